@@ -1,0 +1,5 @@
+import sys
+
+from rankconv.cli import main
+
+sys.exit(main())

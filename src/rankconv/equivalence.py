@@ -1,0 +1,147 @@
+"""The seed's insight as a tool: a rank-N convolution whose kernel spans a whole spatial axis is
+a rank-(N-1) convolution with that axis folded into the channels, and back.
+
+`Conv2D(64, (3, 300))` on `(batch, 600, 300, 1)` computes what `Conv1D(64, 3)` computes on
+`(batch, 600, 300)`: `lower` turns the first into the second, `lift` the second into the first.
+Inputs and outputs move between the two with `lower_inputs`/`lift_inputs` (and the outputs
+differ only by the size-1 axis the wider layer keeps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rankconv.layers.conv import Conv, Conv1D, Conv2D, Conv3D
+
+_BY_RANK = {1: Conv1D, 2: Conv2D, 3: Conv3D}
+
+# Arguments copied unchanged from one layer to its equivalent.
+_SHARED = (
+    "groups activation use_bias kernel_initializer bias_initializer kernel_regularizer bias_regularizer "
+    "activity_regularizer kernel_constraint bias_constraint data_format dtype trainable"
+).split()
+
+
+def _make(rank: int, source: Conv, **arguments) -> Conv:
+    config = source.get_config()
+    shared = {key: config[key] for key in _SHARED}
+    cls = _BY_RANK.get(rank)
+    if cls is None:
+        return Conv(rank, **shared, **arguments)
+    return cls(**shared, **arguments)
+
+
+def _require_built(layer, action):
+    if not isinstance(layer, Conv):
+        raise TypeError(f"{action} takes a rankconv Conv layer; received {type(layer).__name__}.")
+    if not layer.built:
+        raise ValueError(
+            f"{action} needs a built layer (its input shape decides the equivalent); call "
+            f"{type(layer).__name__} '{layer.name}' on an input or `build(input_shape)` first."
+        )
+
+
+def lift(layer: Conv) -> Conv:
+    """Rank-N `layer` → the rank-(N+1) layer whose last kernel axis spans the old channels.
+
+    `Conv1D(F, k)` on `(batch, steps, C)` becomes `Conv2D(F, (k, C))` on `(batch, steps, C, 1)`
+    (see `lift_inputs`); its output has an extra size-1 axis before the filters.
+    """
+    _require_built(layer, "lift")
+    where = f"{type(layer).__name__} '{layer.name}'"
+    if layer.groups != 1:
+        raise ValueError(
+            f"Cannot lift {where}: it has groups={layer.groups}, and a kernel that spans all channels mixes every "
+            "channel, so the lifted layer would not compute the same thing. Lift needs groups=1."
+        )
+    if layer.padding != "valid":
+        raise ValueError(
+            f"Cannot lift {where}: it has padding='{layer.padding}', which in the wider layer would also pad the "
+            "new axis that spans the channels (and 'causal' exists only for rank 1). Lift needs padding='valid'."
+        )
+    channels = layer.kernel.shape[-2]
+    lifted = _make(
+        layer.rank + 1,
+        layer,
+        filters=layer.filters,
+        kernel_size=layer.kernel_size + (channels,),
+        strides=layer.strides + (1,),
+        padding="valid",
+        dilation_rate=layer.dilation_rate + (1,),
+    )
+    spatial = layer._spatial(layer._build_input_shape)
+    batch = layer._build_input_shape[0]
+    shape = (batch, *spatial, channels, 1) if layer.data_format == "channels_last" else (batch, 1, *spatial, channels)
+    lifted.build(shape)
+    lifted.set_weights([layer.kernel.value.reshape(lifted.kernel.shape), *layer.get_weights()[1:]])
+    return lifted
+
+
+def lower(layer: Conv, axis: int = -1) -> Conv:
+    """Rank-N `layer` → the rank-(N-1) layer with spatial axis `axis` folded into the channels.
+
+    Exact when the layer sees one input channel, its kernel spans the whole of that axis, and the
+    axis is neither padded nor dilated (then the output has length 1 there, whatever the stride).
+    """
+    _require_built(layer, "lower")
+    where = f"{type(layer).__name__} '{layer.name}'"
+    if layer.rank < 2:
+        raise ValueError(f"Cannot lower {where}: it has rank 1, and there is no rank-0 convolution.")
+    axis = _spatial_axis(axis, layer.rank)
+    length = layer._spatial(layer._build_input_shape)[axis]
+    kernel_length = layer.kernel_size[axis]
+    failures = []
+    if layer.kernel.shape[-2] * layer.groups != 1:
+        failures.append(f"it sees {layer.kernel.shape[-2] * layer.groups} input channels, not 1")
+    if length is None:
+        failures.append(f"spatial axis {axis} of its input has unknown length")
+    elif kernel_length != length:
+        failures.append(f"its kernel has size {kernel_length} on spatial axis {axis}, which has length {length}")
+    if layer.padding != "valid":
+        failures.append(f"padding='{layer.padding}' pads the folded axis too")
+    if layer.dilation_rate[axis] != 1:
+        failures.append(f"dilation_rate is {layer.dilation_rate[axis]} on spatial axis {axis}")
+    if failures:
+        raise ValueError(f"Cannot lower {where} along spatial axis {axis}: " + "; ".join(failures) + ".")
+    keep = [i for i in range(layer.rank) if i != axis]
+    lowered = _make(
+        layer.rank - 1,
+        layer,
+        filters=layer.filters,
+        kernel_size=tuple(layer.kernel_size[i] for i in keep),
+        strides=tuple(layer.strides[i] for i in keep),
+        padding="valid",
+        dilation_rate=tuple(layer.dilation_rate[i] for i in keep),
+    )
+    spatial = layer._spatial(layer._build_input_shape)
+    batch = layer._build_input_shape[0]
+    rest = tuple(spatial[i] for i in keep)
+    lowered.build((batch, *rest, length) if layer.data_format == "channels_last" else (batch, length, *rest))
+    # kernel (*k, 1, F): move the folded axis next to the (size-1) channel axis, then merge them
+    kernel = np.moveaxis(layer.kernel.value, axis, -3).reshape(lowered.kernel.shape)
+    lowered.set_weights([kernel, *layer.get_weights()[1:]])
+    return lowered
+
+
+def _spatial_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"`axis` must name one of the {rank} spatial axes (-{rank} … {rank - 1}); received axis={axis}.")
+    return axis % rank
+
+
+def lift_inputs(x, data_format: str = "channels_last") -> np.ndarray:
+    """Inputs of a rank-N layer → inputs of its `lift`: the channels become the last spatial axis."""
+    x = np.asarray(x)
+    if data_format == "channels_last":
+        return x[..., np.newaxis]
+    return np.moveaxis(x, 1, -1)[:, np.newaxis]
+
+
+def lower_inputs(x, axis: int = -1, data_format: str = "channels_last") -> np.ndarray:
+    """Inputs of a rank-N layer with one channel → inputs of its `lower` along spatial `axis`."""
+    x = np.asarray(x)
+    rank = x.ndim - 2
+    axis = _spatial_axis(axis, rank)
+    if data_format == "channels_last":
+        return np.moveaxis(x[..., 0], axis + 1, -1)
+    return np.moveaxis(x[:, 0], axis + 1, 1)

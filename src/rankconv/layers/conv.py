@@ -1,0 +1,250 @@
+"""Convolution layers: one rank-generic `Conv`, and `Conv1D`/`Conv2D`/`Conv3D` that only fix the rank.
+
+`Conv(rank, filters, kernel_size)` builds a kernel of shape
+`kernel_size + (input_channels // groups, filters)` — Keras's layout — and computes
+`activation(ops.conv(inputs, kernel) + bias)`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+
+from rankconv import activations, constraints, initializers, objects, ops, regularizers, utils
+from rankconv.layers.layer import Layer
+
+_SPATIAL_NAMES = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}
+
+
+class Conv(Layer):
+    """N-d convolution layer for any `rank >= 1` (Keras's `BaseConv`, made public).
+
+    inputs: (batch, *spatial, channels) ("channels_last", the default) or
+    (batch, channels, *spatial) ("channels_first"); outputs likewise with `filters` channels.
+    """
+
+    def __init__(
+        self,
+        rank,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        name=None,
+        dtype=None,
+        trainable=True,
+    ):
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
+            raise ValueError(f"`rank` must be an integer >= 1; received rank={rank!r}.")
+        self.rank = int(rank)
+        super().__init__(name=name, dtype=dtype, trainable=trainable, activity_regularizer=activity_regularizer)
+        where = f"{type(self).__name__} '{self.name}'"
+        if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters <= 0:
+            raise ValueError(f"{where}: `filters` must be a positive integer; received filters={filters!r}.")
+        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups <= 0:
+            raise ValueError(f"{where}: `groups` must be a positive integer; received groups={groups!r}.")
+        if filters % groups:
+            raise ValueError(
+                f"{where}: `filters` must be divisible by `groups`; received filters={filters}, groups={groups}."
+            )
+        self.filters, self.groups = int(filters), int(groups)
+        try:
+            self.kernel_size = utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
+            self.strides = utils.normalize_tuple(strides, self.rank, "strides")
+            self.dilation_rate = utils.normalize_tuple(dilation_rate, self.rank, "dilation_rate")
+            self.padding = utils.normalize_padding(padding, allow_causal=self.rank == 1)
+            self.data_format = utils.normalize_data_format(data_format)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        if not isinstance(self.padding, str):
+            raise ValueError(
+                f"{where}: `padding` must be 'valid', 'same'{' or causal' if self.rank == 1 else ''} in a layer, "
+                f"as in Keras; received padding={padding!r}. Explicit pairs are available in rankconv.ops.conv."
+            )
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{where}: `strides > 1` cannot be combined with `dilation_rate > 1` in a layer, as in Keras "
+                f"(its files would not load there); received strides={self.strides}, "
+                f"dilation_rate={self.dilation_rate}. rankconv.ops.conv accepts the combination."
+            )
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self.kernel = None
+        self.bias = None
+
+    # -- shapes -----------------------------------------------------------------------------
+
+    @property
+    def _channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _expected_layout(self) -> str:
+        spatial = _SPATIAL_NAMES.get(self.rank, ", ".join(f"dim{i + 1}" for i in range(self.rank)))
+        if self.data_format == "channels_last":
+            return f"(batch, {spatial}, channels)"
+        return f"(batch, channels, {spatial})"
+
+    def check_input_shape(self, shape) -> None:
+        shape = tuple(shape)
+        where = f"{type(self).__name__} '{self.name}'"
+        if len(shape) != self.rank + 2:
+            hint = ""
+            if len(shape) == self.rank + 1:
+                hint = (
+                    " It looks like a single sample without the batch axis: add one with "
+                    "`x[np.newaxis]` (or `np.expand_dims(x, 0)`)."
+                )
+            raise ValueError(
+                f"{where} expects inputs with {self.rank + 2} axes, {self._expected_layout()}; "
+                f"received shape {shape}.{hint}"
+            )
+        channels = shape[self._channel_axis]
+        if channels is None:
+            raise ValueError(f"{where}: the channel axis of the input must be known; received shape {shape}.")
+        if channels % self.groups:
+            raise ValueError(
+                f"{where}: the input's {channels} channels must be divisible by groups={self.groups} "
+                f"(input shape {shape})."
+            )
+        if self.kernel is not None:
+            expected = self.kernel.shape[-2] * self.groups
+            if channels != expected:
+                raise ValueError(
+                    f"{where} was built for inputs with {expected} channels on axis {self._channel_axis}; "
+                    f"received shape {shape}."
+                )
+
+    def _spatial(self, shape):
+        shape = tuple(shape)
+        return shape[1:-1] if self.data_format == "channels_last" else shape[2:]
+
+    def compute_output_shape(self, input_shape):
+        self.check_input_shape(input_shape)
+        spatial = tuple(
+            utils.conv_output_length(n, k, self.padding, s, d)
+            for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate)
+        )
+        for axis, (n, out) in enumerate(zip(self._spatial(input_shape), spatial)):
+            if out is not None and out <= 0:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': the kernel (size {self.kernel_size[axis]}, dilation "
+                    f"{self.dilation_rate[axis]}) is larger than spatial axis {axis} of the input ({n}) with "
+                    f"padding='{self.padding}'; input shape {tuple(input_shape)}. Use padding='same' or a longer input."
+                )
+        batch = tuple(input_shape)[0]
+        if self.data_format == "channels_last":
+            return (batch, *spatial, self.filters)
+        return (batch, self.filters, *spatial)
+
+    # -- weights ----------------------------------------------------------------------------
+
+    def build(self, input_shape) -> None:
+        self.check_input_shape(input_shape)
+        channels = tuple(input_shape)[self._channel_axis]
+        self.kernel = self.add_weight(
+            self.kernel_size + (channels // self.groups, self.filters),
+            self.kernel_initializer,
+            "kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                (self.filters,), self.bias_initializer, "bias", regularizer=self.bias_regularizer, constraint=self.bias_constraint
+            )
+        super().build(input_shape)
+
+    # -- computation ------------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        self.compute_output_shape(inputs.shape)  # a clear error when the kernel does not fit
+        outputs = ops.conv(
+            inputs,
+            self.kernel.value,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+        )
+        if self.use_bias:
+            shape = [1] * outputs.ndim
+            shape[self._channel_axis] = self.filters
+            outputs += self.bias.value.reshape(shape)
+        return self.activation(outputs)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if type(self) is Conv:
+            config["rank"] = self.rank
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": objects.serialize(self.kernel_initializer),
+                "bias_initializer": objects.serialize(self.bias_initializer),
+                "kernel_regularizer": objects.serialize(self.kernel_regularizer),
+                "bias_regularizer": objects.serialize(self.bias_regularizer),
+                "activity_regularizer": objects.serialize(self.activity_regularizer),
+                "kernel_constraint": objects.serialize(self.kernel_constraint),
+                "bias_constraint": objects.serialize(self.bias_constraint),
+            }
+        )
+        return config
+
+
+class Conv1D(Conv):
+    """1-D convolution over (batch, steps, channels): an n-gram detector over a sequence of vectors.
+
+    `padding="causal"` pads `dilation_rate * (kernel_size - 1)` steps before the sequence, so
+    `output[t]` sees only `input[:t + 1]` (WaveNet's dilated causal convolutions).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
+
+
+class Conv2D(Conv):
+    """2-D convolution over (batch, rows, cols, channels)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
+
+
+class Conv3D(Conv):
+    """3-D convolution over (batch, dim1, dim2, dim3, channels)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+        super().__init__(3, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
+
+
+# Keras's aliases
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+
+__all__ = ["Conv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]

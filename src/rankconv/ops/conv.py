@@ -1,0 +1,598 @@
+"""The one general N-d convolution, its gradients, and Keras's `ops.conv` front end.
+
+Canonical layout, everywhere below the front end:
+    x:      (batch, *spatial, channels)                 channels-last
+    kernel: (*kernel_spatial, channels // groups, filters)   Keras's layout
+    y:      (batch, *output_spatial, filters)
+
+How it is computed (no im2col buffer, no np.add.at):
+
+* Strides are removed by a *phase split*. Along an axis with stride s, input index
+  `o*s + t*d` equals `s*(o + (t*d)//s) + (t*d)%s`, so tap `t` reads phase `(t*d) % s` of the
+  input at offset `(t*d) // s`: a stride-1 correlation of that phase. The padded input is cut
+  once into its `prod(s)` phases, each contiguous.
+* A stride-1 correlation on a flattened grid is a sum of GEMMs on *shifted rows*: flatten a
+  phase to `(batch * prod(grid), channels)`; a tap at multi-offset `a` is the row shift
+  `sum(a_i * row_stride_i)`, so `Y[r] += X[r + shift] @ W_tap` for every row `r`. Rows whose
+  window crosses a sample boundary land on grid cells outside the output and are dropped.
+* The input gradient is the adjoint of the same sum (`dX[r + shift] += G[r] @ W_tap.T`) and the
+  kernel gradient is `dW_tap = X[r + shift].T @ G[r]`: the same phases, shifts and GEMMs.
+
+Rows are processed in blocks so the partial products stay in cache while the taps accumulate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rankconv import utils
+
+# Rows of the flattened grid handled per block: big enough for efficient GEMMs, small enough
+# that a block of the accumulator stays in cache across all taps.
+BLOCK_ROWS = 4096
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _as_float_array(value, name: str, dtype=None) -> np.ndarray:
+    array = np.asarray(value) if dtype is None else np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must be a numeric array; received an array of dtype {array.dtype} "
+            f"(shape {array.shape})."
+        )
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind != "f" or array.dtype.itemsize < 4:
+        array = array.astype(np.float32)
+    return array
+
+
+def _result_dtype(x: np.ndarray, kernel: np.ndarray) -> np.dtype:
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    return dtype if dtype.kind == "f" and dtype.itemsize >= 4 else np.dtype(np.float32)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+@dataclass(frozen=True)
+class _Tap:
+    index: tuple[int, ...]  # position in the kernel's spatial grid
+    phase: int  # which stride phase of the input it reads
+    shift: int  # row shift on the flattened phase grid
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Everything about a convolution call that depends only on shapes."""
+
+    batch: int
+    padded_shape: tuple[int, ...]  # spatial shape after (lhs dilation and) padding
+    output_shape: tuple[int, ...]  # spatial shape of y
+    strides: tuple[int, ...]
+    grid: tuple[int, ...]  # spatial shape of each phase, ceil(padded / stride)
+    taps: tuple[_Tap, ...]
+    rows: int  # rows of the flattened grid that are computed
+
+    @property
+    def grid_rows(self) -> int:
+        return self.batch * math.prod(self.grid)
+
+
+def _geometry(batch, padded_shape, kernel_shape, strides, dilation) -> _Geometry:
+    output_shape = tuple(
+        (p - utils.effective_kernel_size(k, d)) // s + 1
+        for p, k, s, d in zip(padded_shape, kernel_shape, strides, dilation)
+    )
+    grid = tuple(-(-p // s) for p, s in zip(padded_shape, strides))
+    row_strides = [math.prod(grid[i + 1 :]) for i in range(len(grid))]
+    phase_strides = [math.prod(strides[i + 1 :]) for i in range(len(strides))]
+    taps = []
+    for index in itertools.product(*(range(k) for k in kernel_shape)):
+        offsets = [t * d for t, d in zip(index, dilation)]
+        phase = sum((o % s) * ps for o, s, ps in zip(offsets, strides, phase_strides))
+        shift = sum((o // s) * rs for o, s, rs in zip(offsets, strides, row_strides))
+        taps.append(_Tap(index, phase, shift))
+    max_shift = max(tap.shift for tap in taps)
+    rows = batch * math.prod(grid) - max_shift
+    return _Geometry(batch, tuple(padded_shape), output_shape, tuple(strides), grid, tuple(taps), rows)
+
+
+def _pad(x: np.ndarray, pairs) -> np.ndarray:
+    """Zero-pad (or crop, for negative amounts) the spatial axes of channels-last `x`."""
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    crop = tuple(slice(max(-lo, 0), x.shape[i + 1] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
+    x = x[(slice(None), *crop)]
+    grow = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pairs] + [(0, 0)]
+    return np.pad(x, grow)
+
+
+def _unpad(x: np.ndarray, pairs, original_spatial) -> np.ndarray:
+    """Adjoint of `_pad`: drop padded cells, and put zeros back where `_pad` cropped."""
+    take = tuple(slice(max(lo, 0), x.shape[i + 1] - max(hi, 0)) for i, (lo, hi) in enumerate(pairs))
+    x = x[(slice(None), *take)]
+    if any(lo < 0 or hi < 0 for lo, hi in pairs):
+        x = np.pad(x, [(0, 0)] + [(max(-lo, 0), max(-hi, 0)) for lo, hi in pairs] + [(0, 0)])
+    assert x.shape[1:-1] == tuple(original_spatial)
+    return x
+
+
+def _dilate(x: np.ndarray, factors) -> np.ndarray:
+    """Insert `f - 1` zeros between neighbouring cells of each spatial axis (input dilation)."""
+    if all(f == 1 for f in factors):
+        return x
+    shape = (x.shape[0], *((n - 1) * f + 1 for n, f in zip(x.shape[1:-1], factors)), x.shape[-1])
+    out = np.zeros(shape, dtype=x.dtype)
+    out[(slice(None), *(slice(None, None, f) for f in factors))] = x
+    return out
+
+
+def _split_phases(x_padded: np.ndarray, geometry: _Geometry) -> np.ndarray:
+    """`(prod(strides), batch * prod(grid), channels)`: each stride phase, flattened, contiguous."""
+    strides, grid = geometry.strides, geometry.grid
+    if all(s == 1 for s in strides):
+        return x_padded.reshape(1, -1, x_padded.shape[-1])
+    channels = x_padded.shape[-1]
+    full = tuple(g * s for g, s in zip(grid, strides))
+    if full != x_padded.shape[1:-1]:
+        x_padded = np.pad(x_padded, [(0, 0)] + [(0, f - p) for f, p in zip(full, x_padded.shape[1:-1])] + [(0, 0)])
+    rank = len(strides)
+    split = x_padded.reshape(x_padded.shape[0], *itertools.chain(*zip(grid, strides)), channels)
+    # axes: 0 batch, 1+2i grid_i, 2+2i stride_i, last channels -> (strides..., batch, grid..., channels)
+    order = [2 + 2 * i for i in range(rank)] + [0] + [1 + 2 * i for i in range(rank)] + [2 * rank + 1]
+    return np.ascontiguousarray(split.transpose(order)).reshape(math.prod(strides), -1, channels)
+
+
+def _merge_phases(phases: np.ndarray, geometry: _Geometry) -> np.ndarray:
+    """Adjoint (and inverse) of `_split_phases`, cropped back to the padded shape."""
+    strides, grid, batch = geometry.strides, geometry.grid, geometry.batch
+    channels = phases.shape[-1]
+    if all(s == 1 for s in strides):
+        return phases.reshape(batch, *grid, channels)
+    rank = len(strides)
+    split = phases.reshape(*strides, batch, *grid, channels)
+    # inverse of the permutation used in _split_phases
+    order = [rank] + list(itertools.chain(*((rank + 1 + i, i) for i in range(rank)))) + [2 * rank + 1]
+    full = split.transpose(order).reshape(batch, *(g * s for g, s in zip(grid, strides)), channels)
+    return full[(slice(None), *(slice(0, p) for p in geometry.padded_shape))]
+
+
+def _output_grid_view(flat: np.ndarray, geometry: _Geometry) -> np.ndarray:
+    """The cells of a flattened `(batch * prod(grid), C)` array that belong to the output."""
+    grid_view = flat.reshape(geometry.batch, *geometry.grid, flat.shape[-1])
+    return grid_view[(slice(None), *(slice(0, o) for o in geometry.output_shape))]
+
+
+def _blocks(rows: int):
+    for start in range(0, rows, BLOCK_ROWS):
+        yield start, min(start + BLOCK_ROWS, rows)
+
+
+# ----------------------------------------------------------------------------- the three products
+# Taps of the same phase are gathered into *tap groups*. A group of one tap is a shifted view of
+# the phase rows; a group of several is copied side by side into a small per-block buffer (a
+# chunked im2col), so that channel-poor layers still make GEMMs with a deep enough inner
+# dimension (about GATHER_DEPTH). Convolution groups are column blocks of x and y. A layer with
+# one input channel per group (depthwise) is an elementwise product broadcast over all groups.
+
+GATHER_DEPTH = 256
+
+
+@dataclass(frozen=True)
+class _TapGroup:
+    phase: int
+    shifts: tuple[int, ...]
+    tap_numbers: tuple[int, ...]  # positions in geometry.taps / kernel_taps
+
+
+def _tap_groups(geometry: _Geometry, channels_per_group: int) -> list[_TapGroup]:
+    size = max(1, GATHER_DEPTH // channels_per_group)
+    by_phase: dict[int, list[int]] = {}
+    for number, tap in enumerate(geometry.taps):
+        by_phase.setdefault(tap.phase, []).append(number)
+    groups = []
+    for phase, numbers in by_phase.items():
+        count = -(-len(numbers) // size)
+        per = -(-len(numbers) // count)  # spread evenly: 10 taps at size 8 → 5 + 5, not 8 + 2
+        for i in range(0, len(numbers), per):
+            chunk = tuple(numbers[i : i + per])
+            groups.append(_TapGroup(phase, tuple(geometry.taps[n].shift for n in chunk), chunk))
+    return groups
+
+
+class _Plan:
+    """Per-call constants: tap groups, their kernel matrices, and reusable block buffers."""
+
+    def __init__(self, geometry, kernel_taps, groups, channels, dtype):
+        self.geometry = geometry
+        self.groups = groups
+        self.channels = channels
+        self.cg = channels // groups
+        self.filters = kernel_taps.shape[-1]
+        self.fg = self.filters // groups
+        self.depthwise = self.cg == 1 and groups > 1
+        self.tap_groups = _tap_groups(geometry, self.cg)
+        self.cin = [slice(g * self.cg, (g + 1) * self.cg) for g in range(groups)]
+        self.cout = [slice(g * self.fg, (g + 1) * self.fg) for g in range(groups)]
+        # kernel matrix of tap group t and conv group g: (taps_in_group * cg, fg)
+        self.matrices = [
+            [np.ascontiguousarray(kernel_taps[list(t.tap_numbers)][:, :, self.cout[g]]).reshape(-1, self.fg) for g in range(groups)]
+            for t in self.tap_groups
+        ]
+        widest = max(len(t.tap_numbers) for t in self.tap_groups)
+        self.gather = np.empty((BLOCK_ROWS, groups, widest, self.cg), dtype=dtype) if widest > 1 else None
+        self.dtype = dtype
+
+    def operands(self, phases, tap_group, start, stop):
+        """For each conv group, the (rows, taps_in_group * cg) input operand of this block."""
+        n = stop - start
+        source = phases[tap_group.phase]
+        if len(tap_group.shifts) == 1:
+            rows = source[start + tap_group.shifts[0] : stop + tap_group.shifts[0]]
+            return [rows[:, c] for c in self.cin]
+        cols = self.gather[:n, :, : len(tap_group.shifts)]
+        for j, shift in enumerate(tap_group.shifts):
+            cols[:, :, j] = source[start + shift : stop + shift].reshape(n, self.groups, self.cg)
+        return [cols[:, g].reshape(n, -1) for g in range(self.groups)]
+
+
+def _blocks_of(plan):
+    return _blocks(plan.geometry.rows)
+
+
+def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
+    channels = phases.shape[-1]
+    plan = _Plan(geometry, kernel_taps, groups, channels, dtype)
+    y = np.zeros((geometry.grid_rows, plan.filters), dtype=dtype)
+    if plan.depthwise:
+        multiplier = plan.fg
+        scratch = np.empty((BLOCK_ROWS, channels, multiplier), dtype=dtype)
+        weights = kernel_taps[:, 0].reshape(-1, channels, multiplier)
+        for start, stop in _blocks_of(plan):
+            y_block = y[start:stop].reshape(-1, channels, multiplier)
+            n = stop - start
+            for k, tap in enumerate(geometry.taps):
+                x_block = phases[tap.phase, start + tap.shift : stop + tap.shift]
+                np.multiply(x_block[:, :, None], weights[k], out=scratch[:n])
+                y_block += scratch[:n]
+        return y
+    scratch = np.empty((BLOCK_ROWS, plan.fg), dtype=dtype)
+    for start, stop in _blocks_of(plan):
+        y_block = y[start:stop]
+        n = stop - start
+        for t, tap_group in enumerate(plan.tap_groups):
+            for g, operand in enumerate(plan.operands(phases, tap_group, start, stop)):
+                if t == 0 and groups == 1:
+                    np.matmul(operand, plan.matrices[t][g], out=y_block)
+                else:
+                    np.matmul(operand, plan.matrices[t][g], out=scratch[:n])
+                    y_block[:, plan.cout[g]] += scratch[:n]
+    return y
+
+
+def _input_grad_rows(grad_grid, kernel_taps, geometry, groups, channels, dtype):
+    plan = _Plan(geometry, kernel_taps, groups, channels, dtype)
+    phases = np.zeros((math.prod(geometry.strides), geometry.grid_rows, channels), dtype=dtype)
+    if plan.depthwise:
+        multiplier = plan.fg
+        weights = kernel_taps[:, 0].reshape(-1, channels, multiplier)
+        for start, stop in _blocks_of(plan):
+            g_block = grad_grid[start:stop].reshape(stop - start, channels, multiplier)
+            for k, tap in enumerate(geometry.taps):
+                phases[tap.phase, start + tap.shift : stop + tap.shift] += np.einsum("rcm,cm->rc", g_block, weights[k])
+        return phases
+    widest = max(len(t.tap_numbers) for t in plan.tap_groups)
+    scratch = np.empty((BLOCK_ROWS, widest * plan.cg), dtype=dtype)
+    for start, stop in _blocks_of(plan):
+        g_block = grad_grid[start:stop]
+        n = stop - start
+        for t, tap_group in enumerate(plan.tap_groups):
+            target = phases[tap_group.phase]
+            width = len(tap_group.shifts) * plan.cg
+            for g in range(groups):
+                d = scratch[:n, :width]
+                np.matmul(g_block[:, plan.cout[g]], plan.matrices[t][g].T, out=d)
+                for j, shift in enumerate(tap_group.shifts):
+                    target[start + shift : stop + shift, plan.cin[g]] += d[:, j * plan.cg : (j + 1) * plan.cg]
+    return phases
+
+
+def _kernel_grad_taps(phases, grad_grid, geometry, groups, kernel_taps_shape, dtype):
+    taps, cg, filters = kernel_taps_shape
+    channels = phases.shape[-1]
+    dkernel = np.zeros(kernel_taps_shape, dtype=dtype)
+    rows = geometry.rows
+    if cg == 1 and groups > 1:
+        multiplier = filters // groups
+        g_rows = grad_grid[:rows].reshape(rows, channels, multiplier)
+        for k, tap in enumerate(geometry.taps):
+            x_rows = phases[tap.phase, tap.shift : tap.shift + rows]
+            dkernel[k, 0] = np.einsum("rc,rcm->cm", x_rows, g_rows).reshape(-1)
+        return dkernel
+    plan = _Plan(geometry, dkernel, groups, channels, dtype)
+    sums = [[np.zeros_like(m) for m in per_group] for per_group in plan.matrices]
+    for start, stop in _blocks_of(plan):
+        g_block = grad_grid[start:stop]
+        for t, tap_group in enumerate(plan.tap_groups):
+            for g, operand in enumerate(plan.operands(phases, tap_group, start, stop)):
+                sums[t][g] += operand.T @ g_block[:, plan.cout[g]]
+    for t, tap_group in enumerate(plan.tap_groups):
+        for g in range(groups):
+            dkernel[list(tap_group.tap_numbers), :, plan.cout[g]] = sums[t][g].reshape(-1, cg, plan.fg)
+    return dkernel
+
+
+# ----------------------------------------------------------------------------- conv_general
+
+
+def _check_general(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
+    if x.ndim < 3:
+        raise ValueError(
+            "`inputs` must have shape (batch, *spatial, channels) with at least one spatial axis; "
+            f"received shape {x.shape}."
+        )
+    rank = x.ndim - 2
+    if kernel.ndim != rank + 2:
+        raise ValueError(
+            f"`kernel` must have shape (*kernel_spatial, channels // groups, filters) with {rank} spatial "
+            f"axes to match `inputs` of shape {x.shape}; received kernel shape {kernel.shape}."
+        )
+    channels, per_group, filters = x.shape[-1], kernel.shape[-2], kernel.shape[-1]
+    if per_group == 0 or channels % per_group != 0:
+        raise ValueError(
+            f"The input's {channels} channels must be a multiple of the kernel's input-channel axis "
+            f"(kernel.shape[-2] = {per_group}); received inputs {x.shape} and kernel {kernel.shape}."
+        )
+    groups = channels // per_group
+    if filters % groups != 0:
+        raise ValueError(
+            f"The kernel's {filters} filters must be divisible by the {groups} groups implied by "
+            f"inputs {x.shape} and kernel {kernel.shape}."
+        )
+    strides = utils.normalize_tuple(strides, rank, "strides")
+    lhs_dilation = utils.normalize_tuple(lhs_dilation, rank, "lhs_dilation")
+    rhs_dilation = utils.normalize_tuple(rhs_dilation, rank, "dilation_rate")
+    pairs = utils.normalize_padding(padding, rank=rank, allow_causal=False)
+    if isinstance(pairs, str):
+        raise ValueError(f"conv_general takes explicit (lo, hi) padding pairs; received padding={padding!r}.")
+    dilated = [(n - 1) * f + 1 for n, f in zip(x.shape[1:-1], lhs_dilation)]
+    padded = [n + lo + hi for n, (lo, hi) in zip(dilated, pairs)]
+    kernel_spatial = kernel.shape[:-2]
+    for axis, (p, k, d) in enumerate(zip(padded, kernel_spatial, rhs_dilation)):
+        span = utils.effective_kernel_size(k, d)
+        if p < span:
+            raise ValueError(
+                f"The kernel is larger than the (padded) input along spatial axis {axis}: the kernel spans "
+                f"{span} cells (kernel size {k}, dilation {d}) but the input has {p} after padding "
+                f"(inputs {x.shape}, kernel {kernel.shape}, padding {pairs}). Use padding='same' or a "
+                f"longer input."
+            )
+    return strides, pairs, lhs_dilation, rhs_dilation, groups
+
+
+def _axes_to_unfold(padded_shape, kernel_shape, strides, dilation) -> list[int]:
+    """Spatial axes where the kernel (nearly) spans the input, so few grid cells are outputs.
+
+    Unfolding such an axis (its taps become channels) costs a copy of at most the input's size and
+    removes the wasted cells: with kernel size k and output length o on an axis of padded length p,
+    it pays when `k * o <= p`, e.g. the (3, 300) kernel on a 300-wide axis (o = 1).
+    """
+    axes = []
+    for axis, (p, k, s, d) in enumerate(zip(padded_shape, kernel_shape, strides, dilation)):
+        out = (p - utils.effective_kernel_size(k, d)) // s + 1
+        if k > 1 and k * out <= p:
+            axes.append(axis)
+    return axes
+
+
+def _unfold(x, kernel, axis, stride, dilation, groups):
+    """Move the taps of spatial `axis` into the channels: the axis becomes kernel size 1, length out.
+
+    x: (batch, *spatial, C) → (batch, …, out, …, groups * k * C/groups), channels ordered (group, tap,
+    channel) so that convolution groups stay contiguous; kernel (…, k, …, Cg, F) → (…, 1, …, k * Cg, F).
+    """
+    k = kernel.shape[axis]
+    length = x.shape[axis + 1]
+    out = (length - utils.effective_kernel_size(k, dilation)) // stride + 1
+    index = [slice(None)] * x.ndim
+    pieces = []
+    for t in range(k):
+        index[axis + 1] = slice(t * dilation, t * dilation + (out - 1) * stride + 1, stride)
+        pieces.append(x[tuple(index)])
+    channels = x.shape[-1]
+    stacked = np.stack(pieces, axis=-2)  # (..., k, C)
+    stacked = stacked.reshape(*stacked.shape[:-2], k, groups, channels // groups)
+    stacked = np.swapaxes(stacked, -3, -2).reshape(*stacked.shape[:-3], -1)
+    unfolded_kernel = np.moveaxis(kernel, axis, -3)  # (..., k, Cg, F) with the axis removed in front
+    unfolded_kernel = unfolded_kernel.reshape(*unfolded_kernel.shape[:-3], 1, -1, kernel.shape[-1])
+    unfolded_kernel = np.moveaxis(unfolded_kernel, -3, axis)
+    return np.ascontiguousarray(stacked), np.ascontiguousarray(unfolded_kernel)
+
+
+def _fold_input_grad(grad, shape, kernel_size, axis, stride, dilation, groups):
+    """Adjoint of `_unfold` for the input: sum each tap's channels back onto its shifted cells."""
+    channels = shape[-1]
+    k = kernel_size
+    out = grad.shape[axis + 1]
+    split = grad.reshape(*grad.shape[:-1], groups, k, channels // groups)
+    split = np.swapaxes(split, -3, -2).reshape(*grad.shape[:-1], k, channels)
+    result = np.zeros(shape, dtype=grad.dtype)
+    index = [slice(None)] * len(shape)
+    for t in range(k):
+        index[axis + 1] = slice(t * dilation, t * dilation + (out - 1) * stride + 1, stride)
+        result[tuple(index)] += split[..., t, :]
+    return result
+
+
+def _fold_kernel_grad(grad, kernel_size, axis):
+    """Adjoint of `_unfold` for the kernel: (…, 1, …, k * Cg, F) → (…, k, …, Cg, F)."""
+    k, filters = kernel_size, grad.shape[-1]
+    moved = np.moveaxis(grad, axis, -3).reshape(*grad.shape[:axis], *grad.shape[axis + 1 : -2], k, -1, filters)
+    return np.moveaxis(moved, -3, axis)
+
+
+@dataclass
+class _Prepared:
+    """A call after dilation, padding and unfolding: what the row products work on."""
+
+    x_work: np.ndarray  # (batch, *work_spatial, channels)
+    kernel_work: np.ndarray
+    geometry: _Geometry
+    groups: int
+    dtype: np.dtype
+    pairs: tuple
+    lhs_dilation: tuple
+    dilated_shape: tuple  # spatial shape of x after input dilation
+    padded_shape: tuple  # full shape of x after padding (before unfolding)
+    unfolded: list  # (axis, kernel size, stride, dilation) of each unfolded axis, in order
+
+
+def _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation) -> _Prepared:
+    x = _as_float_array(x, "inputs")
+    kernel = _as_float_array(kernel, "kernel")
+    if padding is None:
+        padding = ((0, 0),) * max(x.ndim - 2, 0)
+    strides, pairs, lhs_dilation, rhs_dilation, groups = _check_general(
+        x, kernel, strides, padding, lhs_dilation, rhs_dilation
+    )
+    dtype = _result_dtype(x, kernel)
+    x_dilated = _dilate(x.astype(dtype, copy=False), lhs_dilation)
+    x_work = _pad(x_dilated, pairs)
+    padded_shape = x_work.shape
+    kernel_work = kernel.astype(dtype, copy=False)
+    strides, rhs_dilation = list(strides), list(rhs_dilation)
+    unfolded = []
+    for axis in _axes_to_unfold(x_work.shape[1:-1], kernel.shape[:-2], strides, rhs_dilation):
+        unfolded.append((axis, kernel_work.shape[axis], strides[axis], rhs_dilation[axis], x_work.shape))
+        x_work, kernel_work = _unfold(x_work, kernel_work, axis, strides[axis], rhs_dilation[axis], groups)
+        strides[axis] = rhs_dilation[axis] = 1
+    geometry = _geometry(x.shape[0], x_work.shape[1:-1], kernel_work.shape[:-2], strides, rhs_dilation)
+    return _Prepared(
+        x_work, kernel_work, geometry, groups, dtype, pairs, lhs_dilation, x_dilated.shape[1:-1], padded_shape, unfolded
+    )
+
+
+def conv_general(x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1) -> np.ndarray:
+    """General N-d convolution (cross-correlation, as in Keras) on channels-last arrays.
+
+    x: (batch, *spatial, channels); kernel: (*kernel_spatial, channels // groups, filters).
+    padding: explicit `((lo, hi), ...)` per spatial axis (negative amounts crop); `None` is no
+    padding. lhs_dilation: input dilation (zeros between input cells; transposed convolution).
+    rhs_dilation: kernel dilation (atrous). Groups are `channels // kernel.shape[-2]`.
+    Returns (batch, *output_spatial, filters) in the common floating dtype of x and kernel.
+    """
+    prep = _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
+    geometry = prep.geometry
+    kernel_taps = prep.kernel_work.reshape(len(geometry.taps), *prep.kernel_work.shape[-2:])
+    phases = _split_phases(prep.x_work, geometry)
+    y_grid = _forward_rows(phases, kernel_taps, geometry, prep.groups, prep.dtype)
+    return np.ascontiguousarray(_output_grid_view(y_grid, geometry))
+
+
+def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1):
+    """Vector-Jacobian products of `conv_general`: `(d_x, d_kernel)` for output gradient `grad`.
+
+    `grad` has the shape of `conv_general(x, kernel, ...)`; the results have the shapes of `x`
+    and `kernel` (in the computation's dtype).
+    """
+    prep = _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
+    geometry, dtype = prep.geometry, prep.dtype
+    batch, filters = prep.x_work.shape[0], prep.kernel_work.shape[-1]
+    expected = (batch, *geometry.output_shape, filters)
+    grad = _as_float_array(grad, "grad")
+    if grad.shape != expected:
+        raise ValueError(f"`grad` must have the output's shape {expected}; received {grad.shape}.")
+    kernel_taps = prep.kernel_work.reshape(len(geometry.taps), *prep.kernel_work.shape[-2:])
+    # The output gradient laid on the phase grid, zero on the cells that are not outputs, so rows
+    # that straddle samples contribute nothing.
+    grad_grid = np.zeros((geometry.grid_rows, filters), dtype=dtype)
+    _output_grid_view(grad_grid, geometry)[...] = grad
+    channels = prep.x_work.shape[-1]
+    dx = _merge_phases(_input_grad_rows(grad_grid, kernel_taps, geometry, prep.groups, channels, dtype), geometry)
+    dkernel = _kernel_grad_taps(
+        _split_phases(prep.x_work, geometry), grad_grid, geometry, prep.groups, kernel_taps.shape, dtype
+    ).reshape(prep.kernel_work.shape)
+    for axis, size, stride, dilation, shape_before in reversed(prep.unfolded):
+        dx = _fold_input_grad(dx, shape_before, size, axis, stride, dilation, prep.groups)
+        dkernel = _fold_kernel_grad(dkernel, size, axis)
+    dx = _unpad(dx, prep.pairs, prep.dilated_shape)
+    dx = np.ascontiguousarray(dx[(slice(None), *(slice(None, None, f) for f in prep.lhs_dilation))])
+    return dx, np.ascontiguousarray(dkernel).reshape(np.shape(kernel))
+
+
+# ----------------------------------------------------------------------------- Keras's ops.conv
+
+
+def _to_channels_last(x: np.ndarray) -> np.ndarray:
+    return np.moveaxis(x, 1, -1)
+
+
+def _to_channels_first(x: np.ndarray) -> np.ndarray:
+    return np.moveaxis(x, -1, 1)
+
+
+def _front_end(inputs, kernel, strides, padding, data_format, dilation_rate):
+    x = _as_float_array(inputs, "inputs")
+    kernel = _as_float_array(kernel, "kernel")
+    data_format = utils.normalize_data_format(data_format)
+    if x.ndim < 3:
+        raise ValueError(
+            "`inputs` must have shape (batch, *spatial, channels) (or (batch, channels, *spatial) for "
+            f"channels_first) with at least one spatial axis; received shape {x.shape}."
+        )
+    rank = x.ndim - 2
+    if data_format == "channels_first":
+        x = _to_channels_last(x)
+    strides = utils.normalize_tuple(strides, rank, "strides")
+    dilation_rate = utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    padding = utils.normalize_padding(padding, rank=rank)
+    if kernel.ndim != rank + 2:
+        raise ValueError(
+            f"`kernel` must have {rank + 2} axes (*kernel_spatial, channels // groups, filters) for inputs "
+            f"of shape {np.shape(inputs)}; received kernel shape {kernel.shape}."
+        )
+    pairs = utils.padding_pairs(x.shape[1:-1], kernel.shape[:-2], strides, dilation_rate, padding)
+    return x, kernel, strides, pairs, dilation_rate, data_format
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1) -> np.ndarray:
+    """N-d convolution with Keras 3's `keras.ops.conv` signature and semantics, for any rank >= 1.
+
+    inputs: (batch, *spatial, channels) for "channels_last" (the default) or
+    (batch, channels, *spatial) for "channels_first". kernel: (*kernel_spatial,
+    channels // groups, filters); groups are inferred as `channels // kernel.shape[-2]`.
+    padding: "valid", "same" (TensorFlow's rule: an odd total pad puts the extra zero after),
+    "causal" (all padding before), or explicit `((lo, hi), ...)` pairs. Unlike Keras's layers,
+    `strides > 1` may be combined with `dilation_rate > 1`. float32 and float64 keep their dtype.
+    """
+    x, kernel, strides, pairs, dilation_rate, data_format = _front_end(
+        inputs, kernel, strides, padding, data_format, dilation_rate
+    )
+    y = conv_general(x, kernel, strides, pairs, 1, dilation_rate)
+    return np.ascontiguousarray(_to_channels_first(y)) if data_format == "channels_first" else y
+
+
+def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Gradients of `conv(inputs, kernel, ...)`: returns `(d_inputs, d_kernel)` for output gradient `grad`.
+
+    `grad` has the output's shape (in the same data format as `inputs`).
+    """
+    x, kernel, strides, pairs, dilation_rate, data_format = _front_end(
+        inputs, kernel, strides, padding, data_format, dilation_rate
+    )
+    grad = _as_float_array(grad, "grad")
+    if data_format == "channels_first":
+        if grad.ndim != x.ndim:
+            raise ValueError(f"`grad` must have {x.ndim} axes like the output; received shape {grad.shape}.")
+        grad = _to_channels_last(grad)
+    d_x, d_kernel = conv_general_vjp(grad, x, kernel, strides, pairs, 1, dilation_rate)
+    if data_format == "channels_first":
+        d_x = np.ascontiguousarray(_to_channels_first(d_x))
+    return d_x, d_kernel

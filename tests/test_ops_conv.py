@@ -1,0 +1,226 @@
+"""`rankconv.ops.conv` and `conv_general` against the float64 loop reference, and their VJPs
+against finite differences (float64)."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp
+from reference import reference_conv
+
+
+@st.composite
+def conv_configs(draw, ranks=(1, 2, 3, 4), input_dilation="never"):
+    """A random convolution: rank, shapes, strides, dilation, groups, padding, data format."""
+    rank = draw(st.sampled_from(ranks))
+    small = rank >= 3
+    kernel = tuple(draw(st.integers(1, 2 if small else 4)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 1 if small else 3)) for _ in range(rank))
+    strides = tuple(draw(st.integers(1, 2 if small else 3)) for _ in range(rank))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    channels = groups * draw(st.integers(1, 3))
+    filters = groups * draw(st.integers(1, 3))
+    # input dilation exists only in conv_general, which takes explicit padding and channels-last data
+    dilate_input = input_dilation == "always" or (input_dilation == "sometimes" and draw(st.booleans()))
+    padding = "explicit" if dilate_input else draw(st.sampled_from(["valid", "same", "causal", "explicit"]))
+    if padding == "explicit":
+        padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(rank))
+    lhs = tuple(draw(st.integers(1, 2)) for _ in range(rank)) if dilate_input else (1,) * rank
+    # spatial sizes from "barely larger than the kernel" upwards
+    spatial = []
+    for k, d, f in zip(kernel, dilation, lhs):
+        span = d * (k - 1) + 1
+        minimum = -(-(span + f - 1) // f) if padding in ("valid",) or isinstance(padding, tuple) else 1
+        spatial.append(draw(st.integers(max(minimum, 1), max(minimum, 1) + (2 if small else 5))))
+    batch = draw(st.integers(1, 2))
+    data_format = "channels_last" if dilate_input else draw(st.sampled_from(["channels_last", "channels_first"]))
+    return dict(
+        rank=rank,
+        x_shape=(batch, *spatial, channels),
+        kernel_shape=(*kernel, channels // groups, filters),
+        strides=strides,
+        dilation=dilation,
+        padding=padding,
+        data_format=data_format,
+        lhs_dilation=lhs,
+    )
+
+
+def _arrays(config, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(config["x_shape"]).astype(dtype)
+    w = rng.standard_normal(config["kernel_shape"]).astype(dtype)
+    if config["data_format"] == "channels_first":
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    return x, w
+
+
+def _fits(config):
+    """Whether the padded input is at least as large as the kernel's span (else an error is right)."""
+    from reference import reference_padding
+
+    spatial = config["x_shape"][1:-1]
+    for n, k, s, d, f, i in zip(
+        spatial, config["kernel_shape"], config["strides"], config["dilation"], config["lhs_dilation"], range(99)
+    ):
+        pad = config["padding"][i] if isinstance(config["padding"], tuple) else config["padding"]
+        lo, hi = reference_padding((n - 1) * f + 1, k, s, d, pad)
+        if (n - 1) * f + 1 + lo + hi < d * (k - 1) + 1:
+            return False
+    return True
+
+
+@settings(max_examples=200)
+@given(config=conv_configs(), seed=st.integers(0, 2**16))
+def test_conv_matches_reference(config, seed):
+    x, w = _arrays(config, seed)
+    args = (config["strides"], config["padding"], config["data_format"], config["dilation"])
+    if not _fits(config):
+        with pytest.raises(ValueError, match="larger than"):
+            conv(x, w, *args)
+        return
+    expected = reference_conv(x, w, config["strides"], config["padding"], config["dilation"], config["data_format"])
+    got = conv(x, w, *args)
+    assert got.dtype == np.float64
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@given(config=conv_configs(ranks=(1, 2, 3)), seed=st.integers(0, 2**16))
+def test_conv_float32_stays_float32(config, seed):
+    assume(_fits(config))
+    x, w = _arrays(config, seed, np.float32)
+    args = (config["strides"], config["padding"], config["data_format"], config["dilation"])
+    got = conv(x, w, *args)
+    assert got.dtype == np.float32
+    expected = reference_conv(x, w, config["strides"], config["padding"], config["dilation"], config["data_format"])
+    scale = max(1.0, np.abs(expected).max())
+    np.testing.assert_allclose(got, expected, atol=1e-5 * scale)
+
+
+@given(config=conv_configs(ranks=(1, 2, 3), input_dilation="always"), seed=st.integers(0, 2**16))
+def test_conv_general_with_input_dilation_matches_reference(config, seed):
+    assume(_fits(config))
+    x, w = _arrays(config, seed)
+    got = conv_general(x, w, config["strides"], config["padding"], config["lhs_dilation"], config["dilation"])
+    expected = reference_conv(
+        x, w, config["strides"], config["padding"], config["dilation"], lhs_dilation=config["lhs_dilation"]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def _directional_check(f, vjp_value, point, rng, eps=1e-6):
+    """<vjp, v> must equal the derivative of f along a random direction v (central differences)."""
+    direction = rng.standard_normal(point.shape)
+    numeric = (f(point + eps * direction) - f(point - eps * direction)) / (2 * eps)
+    analytic = float(np.sum(vjp_value * direction))
+    assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=200)
+@given(config=conv_configs(ranks=(1, 2, 3, 4), input_dilation="sometimes"), seed=st.integers(0, 2**16))
+def test_vjp_matches_finite_differences(config, seed):
+    assume(_fits(config))
+    rng = np.random.default_rng(seed + 1)
+    x, w = _arrays(config, seed)
+    if any(f > 1 for f in config["lhs_dilation"]):
+        args = (config["strides"], config["padding"], config["lhs_dilation"], config["dilation"])
+        forward, vjp = conv_general, conv_general_vjp
+    else:
+        args = (config["strides"], config["padding"], config["data_format"], config["dilation"])
+        forward, vjp = conv, conv_vjp
+    y = forward(x, w, *args)
+    g = rng.standard_normal(y.shape)
+    dx, dw = vjp(g, x, w, *args)
+    assert dx.shape == x.shape and dw.shape == w.shape
+    _directional_check(lambda xx: float(np.sum(forward(xx, w, *args) * g)), dx, x, rng)
+    _directional_check(lambda ww: float(np.sum(forward(x, ww, *args) * g)), dw, w, rng)
+
+
+def test_seed_shapes():
+    x = np.zeros((2, 600, 300), np.float32)
+    assert conv(x, np.zeros((3, 300, 64), np.float32)).shape == (2, 598, 64)
+    assert conv(x[..., None], np.zeros((3, 3, 1, 64), np.float32)).shape == (2, 598, 298, 64)
+    assert conv(x[..., None], np.zeros((3, 300, 1, 64), np.float32)).shape == (2, 598, 1, 64)
+
+
+def test_wide_kernel_equals_conv1d_exactly():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 40, 30)).astype(np.float32)
+    w = rng.standard_normal((3, 30, 8)).astype(np.float32)
+    y1 = conv(x, w)
+    y2 = conv(x[..., None], w[:, :, None, :])
+    np.testing.assert_allclose(y2[:, :, 0], y1, rtol=1e-5, atol=1e-5)
+
+
+def test_rank_4_convolution():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, 4, 6, 3, 2))
+    w = rng.standard_normal((2, 3, 2, 2, 2, 4))
+    np.testing.assert_allclose(conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same"))
+
+
+def test_strides_with_dilation_and_asymmetric_padding():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 13, 11, 4))
+    w = rng.standard_normal((3, 2, 4, 5))
+    got = conv(x, w, strides=(2, 3), padding=((2, 0), (1, 3)), dilation_rate=(2, 2))
+    np.testing.assert_allclose(got, reference_conv(x, w, (2, 3), ((2, 0), (1, 3)), (2, 2)))
+
+
+def test_negative_explicit_padding_crops():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 9, 3))
+    w = rng.standard_normal((2, 3, 2))
+    np.testing.assert_allclose(conv(x, w, padding=((-2, 1),)), conv(x[:, 2:], w, padding=((0, 1),)))
+
+
+def test_nan_and_inf_propagate():
+    x = np.ones((1, 6, 6, 2), np.float32)
+    x[0, 2, 2, 0] = np.nan
+    x[0, 5, 5, 1] = np.inf
+    w = np.ones((3, 3, 2, 1), np.float32)
+    y = conv(x, w, padding="same")
+    assert np.isnan(y[0, 1:4, 1:4]).all()
+    assert np.isposinf(y[0, 4:, 4:, 0]).all()
+    assert np.isfinite(y[0, 0, :, 0]).all()
+
+
+def test_integer_inputs_are_computed_in_float32():
+    y = conv(np.ones((1, 4, 1), dtype=np.int64), np.ones((2, 1, 1), dtype=np.int32))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y[0, :, 0], [2, 2, 2])
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,kwargs,match",
+    [
+        ((600, 300), (3, 300, 64), {}, "batch"),
+        ((2, 10, 4), (3, 3, 4, 2), {}, "kernel"),
+        ((2, 10, 5), (3, 2, 4), {}, "multiple"),
+        ((2, 10, 4), (3, 2, 3), {}, "divisible by the 2 groups"),
+        ((2, 3, 4), (5, 4, 2), {}, "larger than"),
+        ((2, 10, 4), (3, 4, 2), {"strides": 0}, "strides"),
+        ((2, 10, 4), (3, 4, 2), {"padding": "full"}, "padding"),
+        ((2, 10, 4), (3, 4, 2), {"data_format": "NWC"}, "data_format"),
+        ((2, 10, 4), (3, 4, 2), {"dilation_rate": (1, 2)}, "dilation_rate"),
+    ],
+)
+def test_bad_arguments_raise_clear_value_errors(x_shape, w_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        conv(np.zeros(x_shape, np.float32), np.zeros(w_shape, np.float32), **kwargs)
+
+
+def test_non_numeric_inputs_raise_type_error():
+    with pytest.raises(TypeError, match="`inputs` must be a numeric array"):
+        conv(np.array([[["a"]]]), np.zeros((1, 1, 1)))
+    with pytest.raises(TypeError, match="`kernel`"):
+        conv(np.zeros((1, 2, 1)), [[[None]]])
+
+
+def test_vjp_rejects_wrong_gradient_shape():
+    x = np.zeros((1, 8, 2))
+    w = np.zeros((3, 2, 4))
+    with pytest.raises(ValueError, match="`grad` must have the output's shape \\(1, 6, 4\\)"):
+        conv_vjp(np.zeros((1, 8, 4)), x, w)

@@ -1,0 +1,70 @@
+"""Oracle: PyTorch's convolution and autograd in float32, ranks 1-3."""
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from oracles import torch as _torch
+from rankconv.ops import conv, conv_vjp
+from reference import reference_padding
+from test_ops_conv import _fits, conv_configs
+
+torch = _torch()
+functional = torch.nn.functional
+
+
+def torch_conv(x_cl, w, strides, padding, dilation):
+    """PyTorch convolution of channels-last x with a Keras-layout kernel; returns (y, x_t, w_t)."""
+    rank = x_cl.ndim - 2
+    x_t = torch.tensor(np.moveaxis(x_cl, -1, 1).copy(), requires_grad=True)
+    # Keras (*k, Cin/g, Cout) → PyTorch (Cout, Cin/g, *k)
+    w_t = torch.tensor(np.transpose(w, (rank + 1, rank, *range(rank))).copy(), requires_grad=True)
+    pairs = [
+        padding[i] if isinstance(padding, tuple) else reference_padding(x_cl.shape[1 + i], w.shape[i], strides[i], dilation[i], padding)
+        for i in range(rank)
+    ]
+    flat = [amount for pair in reversed(pairs) for amount in pair]  # F.pad wants the last axis first
+    groups = x_cl.shape[-1] // w.shape[-2]
+    conv_fn = {1: functional.conv1d, 2: functional.conv2d, 3: functional.conv3d}[rank]
+    y = conv_fn(functional.pad(x_t, flat), w_t, stride=strides, dilation=dilation, groups=groups)
+    return y, x_t, w_t
+
+
+@settings(max_examples=60)
+@given(config=conv_configs(ranks=(1, 2, 3)), seed=st.integers(0, 2**16))
+def test_forward_and_gradients_match_pytorch(config, seed):
+    config = dict(config, data_format="channels_last")
+    assume(_fits(config))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(config["x_shape"]).astype(np.float32)
+    w = rng.standard_normal(config["kernel_shape"]).astype(np.float32)
+    args = (config["strides"], config["padding"], None, config["dilation"])
+    y = conv(x, w, *args)
+    y_t, x_t, w_t = torch_conv(x, w, config["strides"], config["padding"], config["dilation"])
+    expected = np.moveaxis(y_t.detach().numpy(), 1, -1)
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(y, expected, atol=1e-5 * scale)
+
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y_t.backward(torch.tensor(np.moveaxis(g, -1, 1).copy()))
+    dx, dw = conv_vjp(g, x, w, *args)
+    rank = config["rank"]
+    expected_dx = np.moveaxis(x_t.grad.numpy(), 1, -1)
+    expected_dw = np.transpose(w_t.grad.numpy(), (*range(2, rank + 2), 1, 0))
+    assert dx.dtype == np.float32 and dw.dtype == np.float32
+    np.testing.assert_allclose(dx, expected_dx, atol=1e-5 * max(1.0, float(np.abs(expected_dx).max())))
+    np.testing.assert_allclose(dw, expected_dw, atol=1e-5 * max(1.0, float(np.abs(expected_dw).max())))
+
+
+def test_channels_first_gradients_match_pytorch():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)  # (batch, channels, rows, cols)
+    w = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)  # groups = 2
+    y = conv(x, w, strides=(2, 1), padding="same", data_format="channels_first")
+    y_t, x_t, w_t = torch_conv(np.moveaxis(x, 1, -1), w, (2, 1), "same", (1, 1))
+    np.testing.assert_allclose(y, y_t.detach().numpy(), atol=1e-4)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y_t.backward(torch.tensor(g))
+    dx, dw = conv_vjp(g, x, w, strides=(2, 1), padding="same", data_format="channels_first")
+    np.testing.assert_allclose(dx, x_t.grad.numpy(), atol=1e-4)
+    np.testing.assert_allclose(dw, np.transpose(w_t.grad.numpy(), (2, 3, 1, 0)), atol=1e-4)
