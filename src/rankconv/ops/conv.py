@@ -15,14 +15,16 @@ How it is computed (no im2col buffer, no np.add.at):
   phase to `(batch * prod(grid), channels)`; a tap at multi-offset `a` is the row shift
   `sum(a_i * row_stride_i)`, so `Y[r] += X[r + shift] @ W_tap` for every row `r`. Rows whose
   window crosses a sample boundary land on grid cells outside the output and are dropped.
-* The input gradient is the adjoint of the same sum (`dX[r + shift] += G[r] @ W_tap.T`) and the
-  kernel gradient is `dW_tap = X[r + shift].T @ G[r]`: the same phases, shifts and GEMMs.
+* The input gradient is the same sum run backwards — `dX[r] = sum G[r - shift] @ W_tap.T`, a
+  correlation of the output gradient with the transposed taps, computed by the forward products —
+  and the kernel gradient is `dW_tap = X[r + shift].T @ G[r]`: the same phases, shifts and GEMMs.
 
 Rows are processed in blocks so the partial products stay in cache while the taps accumulate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -178,11 +180,12 @@ def _blocks(rows: int):
 # ----------------------------------------------------------------------------- the three products
 # Taps of the same phase are gathered into *tap groups*. A group of one tap is a shifted view of
 # the phase rows; a group of several is copied side by side into a small per-block buffer (a
-# chunked im2col), so that channel-poor layers still make GEMMs with a deep enough inner
-# dimension (about GATHER_DEPTH). Convolution groups are column blocks of x and y. A layer with
+# chunked im2col), so that channel-poor layers still make GEMMs with an inner dimension of about
+# GATHER_DEPTH (gathering deeper measured slower than the shifted products it replaces). Convolution groups are column blocks of x and y. A layer with
 # one input channel per group (depthwise) is an elementwise product broadcast over all groups.
 
-GATHER_DEPTH = 256
+GATHER_DEPTH = 32
+WIDE_GATHER_DEPTH = 512
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,16 @@ class _TapGroup:
     tap_numbers: tuple[int, ...]  # positions in geometry.taps / kernel_taps
 
 
-def _tap_groups(geometry: _Geometry, channels_per_group: int) -> list[_TapGroup]:
-    size = max(1, GATHER_DEPTH // channels_per_group)
+def _tap_groups(geometry: _Geometry, channels_per_group: int, filters_per_group: int) -> list[_TapGroup]:
+    """Taps of one phase, in groups gathered side by side into one product.
+
+    Accumulating taps one product at a time costs an add over `filters_per_group` columns per tap;
+    gathering costs a copy of `channels_per_group` columns per tap. So taps are gathered up to a
+    depth of GATHER_DEPTH when channels are few, and up to WIDE_GATHER_DEPTH when the products are
+    at least twice as wide as their input (as in the input gradient of a 300 → 64 convolution).
+    """
+    depth = WIDE_GATHER_DEPTH if 2 * channels_per_group <= filters_per_group else GATHER_DEPTH
+    size = max(1, depth // channels_per_group)
     by_phase: dict[int, list[int]] = {}
     for number, tap in enumerate(geometry.taps):
         by_phase.setdefault(tap.phase, []).append(number)
@@ -218,7 +229,7 @@ class _Plan:
         self.filters = kernel_taps.shape[-1]
         self.fg = self.filters // groups
         self.depthwise = self.cg == 1 and groups > 1
-        self.tap_groups = _tap_groups(geometry, self.cg)
+        self.tap_groups = _tap_groups(geometry, self.cg, self.fg)
         self.cin = [slice(g * self.cg, (g + 1) * self.cg) for g in range(groups)]
         self.cout = [slice(g * self.fg, (g + 1) * self.fg) for g in range(groups)]
         # kernel matrix of tap group t and conv group g: (taps_in_group * cg, fg)
@@ -278,29 +289,28 @@ def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
 
 
 def _input_grad_rows(grad_grid, kernel_taps, geometry, groups, channels, dtype):
-    plan = _Plan(geometry, kernel_taps, groups, channels, dtype)
-    phases = np.zeros((math.prod(geometry.strides), geometry.grid_rows, channels), dtype=dtype)
-    if plan.depthwise:
-        multiplier = plan.fg
-        weights = kernel_taps[:, 0].reshape(-1, channels, multiplier)
-        for start, stop in _blocks_of(plan):
-            g_block = grad_grid[start:stop].reshape(stop - start, channels, multiplier)
-            for k, tap in enumerate(geometry.taps):
-                phases[tap.phase, start + tap.shift : stop + tap.shift] += np.einsum("rcm,cm->rc", g_block, weights[k])
-        return phases
-    widest = max(len(t.tap_numbers) for t in plan.tap_groups)
-    scratch = np.empty((BLOCK_ROWS, widest * plan.cg), dtype=dtype)
-    for start, stop in _blocks_of(plan):
-        g_block = grad_grid[start:stop]
-        n = stop - start
-        for t, tap_group in enumerate(plan.tap_groups):
-            target = phases[tap_group.phase]
-            width = len(tap_group.shifts) * plan.cg
-            for g in range(groups):
-                d = scratch[:n, :width]
-                np.matmul(g_block[:, plan.cout[g]], plan.matrices[t][g].T, out=d)
-                for j, shift in enumerate(tap_group.shifts):
-                    target[start + shift : stop + shift, plan.cin[g]] += d[:, j * plan.cg : (j + 1) * plan.cg]
+    """The input gradient on the phase grid, as forward products of the output gradient.
+
+    `dX_p[r] = sum over taps t of phase p of G[r - shift_t] @ W_t.T`: a stride-1 correlation of the
+    output gradient (extended by `max_shift` zero rows in front) with the transposed taps at
+    reversed shifts, which is what `_forward_rows` computes. Returns (phases, grid_rows, channels).
+    """
+    filters = kernel_taps.shape[-1]
+    max_shift = max(tap.shift for tap in geometry.taps)
+    extended = np.zeros((1, geometry.grid_rows + max_shift, filters), dtype=dtype)
+    extended[0, max_shift:] = grad_grid
+    # (taps, Cg, groups * Fg) → (taps, Fg, groups * Cg): group g maps its Fg gradient columns back to its Cg inputs
+    cg, fg = kernel_taps.shape[1], filters // groups
+    transposed = kernel_taps.reshape(-1, cg, groups, fg).transpose(0, 3, 2, 1).reshape(-1, fg, groups * cg)
+    phases = np.empty((math.prod(geometry.strides), geometry.grid_rows, channels), dtype=dtype)
+    for phase in range(phases.shape[0]):
+        numbers = [n for n, tap in enumerate(geometry.taps) if tap.phase == phase]
+        if not numbers:
+            phases[phase] = 0
+            continue
+        reversed_taps = tuple(_Tap(geometry.taps[n].index, 0, max_shift - geometry.taps[n].shift) for n in numbers)
+        adjoint = dataclasses.replace(geometry, taps=reversed_taps, rows=geometry.grid_rows)
+        phases[phase] = _forward_rows(extended, transposed[numbers], adjoint, groups, dtype)
     return phases
 
 
@@ -377,84 +387,136 @@ def _check_general(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
     return strides, pairs, lhs_dilation, rhs_dilation, groups
 
 
-def _axes_to_unfold(padded_shape, kernel_shape, strides, dilation) -> list[int]:
-    """Spatial axes where the kernel (nearly) spans the input, so few grid cells are outputs.
+# ----------------------------------------------------------------------------- layout: shapes only
+# Before the row products, an axis may be *unfolded*: its taps copied side by side into the
+# channels, leaving kernel size 1 there. Two cases pay for that copy:
+# * the kernel (nearly) spans the axis (`k * out <= padded length`), like the (3, 300) kernel on
+#   300-d word vectors: most grid cells would not be outputs, and the copy is no larger than the
+#   input (the seed's own insight, used inside the op);
+# * the innermost axis of a rank >= 2 convolution with few channels (`k * channels <= 256`): the
+#   row products get `k` times deeper and there are `k` times fewer of them.
 
-    Unfolding such an axis (its taps become channels) costs a copy of at most the input's size and
-    removes the wasted cells: with kernel size k and output length o on an axis of padded length p,
-    it pays when `k * o <= p`, e.g. the (3, 300) kernel on a 300-wide axis (o = 1).
-    """
-    axes = []
-    for axis, (p, k, s, d) in enumerate(zip(padded_shape, kernel_shape, strides, dilation)):
-        out = (p - utils.effective_kernel_size(k, d)) // s + 1
-        if k > 1 and k * out <= p:
-            axes.append(axis)
-    return axes
+UNFOLD_DEPTH = 256
+
+# Bytes of scratch a call may use; None means the size of the call's input plus its output.
+# Larger batches are processed in chunks of samples that fit.
+WORKSPACE_BYTES: int | None = None
 
 
-def _unfold(x, kernel, axis, stride, dilation, groups):
-    """Move the taps of spatial `axis` into the channels: the axis becomes kernel size 1, length out.
+@dataclass(frozen=True)
+class _Unfolded:
+    axis: int
+    size: int  # kernel size on the axis
+    stride: int
+    dilation: int
+    spatial_before: tuple  # spatial shape of the input before this unfolding
 
-    x: (batch, *spatial, C) → (batch, …, out, …, groups * k * C/groups), channels ordered (group, tap,
-    channel) so that convolution groups stay contiguous; kernel (…, k, …, Cg, F) → (…, 1, …, k * Cg, F).
-    """
-    k = kernel.shape[axis]
-    length = x.shape[axis + 1]
-    out = (length - utils.effective_kernel_size(k, dilation)) // stride + 1
+
+@dataclass(frozen=True)
+class _Layout:
+    pairs: tuple
+    lhs_dilation: tuple
+    groups: int
+    dilated_spatial: tuple  # after input dilation
+    padded_spatial: tuple  # after padding
+    unfolded: tuple  # _Unfolded, in the order applied
+    work_spatial: tuple  # after unfolding
+    work_channels: int
+    work_kernel_spatial: tuple
+    strides: tuple  # on the work grid (1 on unfolded axes)
+    dilation: tuple
+    output_spatial: tuple
+
+
+def _layout(x_shape, kernel_shape, strides, pairs, lhs_dilation, rhs_dilation, groups) -> _Layout:
+    rank = len(x_shape) - 2
+    dilated = tuple((n - 1) * f + 1 for n, f in zip(x_shape[1:-1], lhs_dilation))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(dilated, pairs))
+    spatial, kernel_spatial = list(padded), list(kernel_shape[:-2])
+    strides, dilation = list(strides), list(rhs_dilation)
+    channels = x_shape[-1]
+    output = tuple((p - utils.effective_kernel_size(k, d)) // s + 1 for p, k, s, d in zip(padded, kernel_spatial, strides, dilation))
+    unfolded = []
+    for axis in range(rank):
+        k, out, p = kernel_spatial[axis], output[axis], spatial[axis]
+        spans = k * out <= p
+        shallow = rank >= 2 and axis == rank - 1 and k * (channels // groups) <= UNFOLD_DEPTH
+        if k > 1 and (spans or shallow):
+            unfolded.append(_Unfolded(axis, k, strides[axis], dilation[axis], tuple(spatial)))
+            spatial[axis] = out
+            channels *= k
+            kernel_spatial[axis] = 1
+            strides[axis] = dilation[axis] = 1
+    return _Layout(
+        tuple(pairs), tuple(lhs_dilation), groups, dilated, padded, tuple(unfolded), tuple(spatial), channels,
+        tuple(kernel_spatial), tuple(strides), tuple(dilation), output,
+    )
+
+
+def _sample_workspace(layout: _Layout, filters: int, itemsize: int, backward: bool) -> int:
+    """Bytes of scratch one sample needs (an estimate from shapes, used to size batch chunks)."""
+    padded = math.prod(layout.padded_spatial) * layout.work_channels // max(1, math.prod(u.size for u in layout.unfolded))
+    work = math.prod(layout.work_spatial) * layout.work_channels if layout.unfolded else 0
+    grid = math.prod(-(-n // s) for n, s in zip(layout.work_spatial, layout.strides))
+    phases = grid * math.prod(layout.strides) * layout.work_channels if max(layout.strides) > 1 else 0
+    total = padded + work + phases + grid * filters
+    if backward:
+        total += grid * filters + grid * math.prod(layout.strides) * layout.work_channels + 2 * padded
+    return total * itemsize
+
+
+def _batch_chunks(batch: int, sample_bytes: int, limit: int):
+    chunk = max(1, min(batch, limit // max(1, sample_bytes)))
+    for start in range(0, batch, chunk):
+        yield start, min(start + chunk, batch)
+
+
+def _unfold_input(x, unfolded: _Unfolded, groups):
+    """x (batch, …, n, …, C) → (batch, …, out, …, k * C), channels ordered (group, tap, channel)."""
+    axis, k, stride, dilation = unfolded.axis, unfolded.size, unfolded.stride, unfolded.dilation
+    out = (x.shape[axis + 1] - utils.effective_kernel_size(k, dilation)) // stride + 1
     index = [slice(None)] * x.ndim
     pieces = []
     for t in range(k):
         index[axis + 1] = slice(t * dilation, t * dilation + (out - 1) * stride + 1, stride)
         pieces.append(x[tuple(index)])
     channels = x.shape[-1]
-    stacked = np.stack(pieces, axis=-2)  # (..., k, C)
-    stacked = stacked.reshape(*stacked.shape[:-2], k, groups, channels // groups)
-    stacked = np.swapaxes(stacked, -3, -2).reshape(*stacked.shape[:-3], -1)
-    unfolded_kernel = np.moveaxis(kernel, axis, -3)  # (..., k, Cg, F) with the axis removed in front
-    unfolded_kernel = unfolded_kernel.reshape(*unfolded_kernel.shape[:-3], 1, -1, kernel.shape[-1])
-    unfolded_kernel = np.moveaxis(unfolded_kernel, -3, axis)
-    return np.ascontiguousarray(stacked), np.ascontiguousarray(unfolded_kernel)
+    stacked = np.stack(pieces, axis=-2).reshape(*pieces[0].shape[:-1], k, groups, channels // groups)
+    return np.ascontiguousarray(np.swapaxes(stacked, -3, -2)).reshape(*pieces[0].shape[:-1], k * channels)
 
 
-def _fold_input_grad(grad, shape, kernel_size, axis, stride, dilation, groups):
-    """Adjoint of `_unfold` for the input: sum each tap's channels back onto its shifted cells."""
-    channels = shape[-1]
-    k = kernel_size
+def _unfold_kernel(kernel, axis):
+    """(…, k, …, Cg, F) → (…, 1, …, k * Cg, F), rows ordered (tap, channel) to match `_unfold_input`."""
+    moved = np.moveaxis(kernel, axis, -3)
+    merged = moved.reshape(*moved.shape[:-3], 1, -1, kernel.shape[-1])
+    return np.ascontiguousarray(np.moveaxis(merged, -3, axis))
+
+
+def _fold_input_grad(grad, unfolded: _Unfolded, groups):
+    """Adjoint of `_unfold_input`: each tap's channels summed back onto its shifted cells."""
+    axis, k, stride, dilation = unfolded.axis, unfolded.size, unfolded.stride, unfolded.dilation
+    channels = grad.shape[-1] // k
     out = grad.shape[axis + 1]
     split = grad.reshape(*grad.shape[:-1], groups, k, channels // groups)
     split = np.swapaxes(split, -3, -2).reshape(*grad.shape[:-1], k, channels)
-    result = np.zeros(shape, dtype=grad.dtype)
-    index = [slice(None)] * len(shape)
+    result = np.zeros((grad.shape[0], *unfolded.spatial_before, channels), dtype=grad.dtype)
+    index = [slice(None)] * result.ndim
     for t in range(k):
         index[axis + 1] = slice(t * dilation, t * dilation + (out - 1) * stride + 1, stride)
         result[tuple(index)] += split[..., t, :]
     return result
 
 
-def _fold_kernel_grad(grad, kernel_size, axis):
-    """Adjoint of `_unfold` for the kernel: (…, 1, …, k * Cg, F) → (…, k, …, Cg, F)."""
-    k, filters = kernel_size, grad.shape[-1]
-    moved = np.moveaxis(grad, axis, -3).reshape(*grad.shape[:axis], *grad.shape[axis + 1 : -2], k, -1, filters)
-    return np.moveaxis(moved, -3, axis)
+def _fold_kernel_grad(grad, unfolded: _Unfolded):
+    """Adjoint of `_unfold_kernel`: (…, 1, …, k * Cg, F) → (…, k, …, Cg, F)."""
+    axis, filters = unfolded.axis, grad.shape[-1]
+    moved = np.moveaxis(grad, axis, -3)
+    split = moved.reshape(*moved.shape[:-3], unfolded.size, -1, filters)
+    return np.moveaxis(split, -3, axis)
 
 
-@dataclass
-class _Prepared:
-    """A call after dilation, padding and unfolding: what the row products work on."""
-
-    x_work: np.ndarray  # (batch, *work_spatial, channels)
-    kernel_work: np.ndarray
-    geometry: _Geometry
-    groups: int
-    dtype: np.dtype
-    pairs: tuple
-    lhs_dilation: tuple
-    dilated_shape: tuple  # spatial shape of x after input dilation
-    padded_shape: tuple  # full shape of x after padding (before unfolding)
-    unfolded: list  # (axis, kernel size, stride, dilation) of each unfolded axis, in order
-
-
-def _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation) -> _Prepared:
+def _setup(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
+    """Validate a call and cast it: (x, kernel, layout, dtype)."""
     x = _as_float_array(x, "inputs")
     kernel = _as_float_array(kernel, "kernel")
     if padding is None:
@@ -463,20 +525,28 @@ def _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation) -> _Prepar
         x, kernel, strides, padding, lhs_dilation, rhs_dilation
     )
     dtype = _result_dtype(x, kernel)
-    x_dilated = _dilate(x.astype(dtype, copy=False), lhs_dilation)
-    x_work = _pad(x_dilated, pairs)
-    padded_shape = x_work.shape
-    kernel_work = kernel.astype(dtype, copy=False)
-    strides, rhs_dilation = list(strides), list(rhs_dilation)
-    unfolded = []
-    for axis in _axes_to_unfold(x_work.shape[1:-1], kernel.shape[:-2], strides, rhs_dilation):
-        unfolded.append((axis, kernel_work.shape[axis], strides[axis], rhs_dilation[axis], x_work.shape))
-        x_work, kernel_work = _unfold(x_work, kernel_work, axis, strides[axis], rhs_dilation[axis], groups)
-        strides[axis] = rhs_dilation[axis] = 1
-    geometry = _geometry(x.shape[0], x_work.shape[1:-1], kernel_work.shape[:-2], strides, rhs_dilation)
-    return _Prepared(
-        x_work, kernel_work, geometry, groups, dtype, pairs, lhs_dilation, x_dilated.shape[1:-1], padded_shape, unfolded
-    )
+    layout = _layout(x.shape, kernel.shape, strides, pairs, lhs_dilation, rhs_dilation, groups)
+    return x.astype(dtype, copy=False), kernel.astype(dtype, copy=False), layout, dtype
+
+
+def _work_kernel(kernel, layout: _Layout):
+    for unfolded in layout.unfolded:
+        kernel = _unfold_kernel(kernel, unfolded.axis)
+    return kernel
+
+
+def _work_input(x_chunk, layout: _Layout):
+    """Dilate, pad and unfold a chunk of samples: the array the row products read."""
+    x_work = _pad(_dilate(x_chunk, layout.lhs_dilation), layout.pairs)
+    for unfolded in layout.unfolded:
+        x_work = _unfold_input(x_work, unfolded, layout.groups)
+    return x_work
+
+
+def _chunks(x, kernel, layout, dtype, backward):
+    limit = WORKSPACE_BYTES if WORKSPACE_BYTES is not None else x.nbytes + x.shape[0] * math.prod(layout.output_spatial) * kernel.shape[-1] * dtype.itemsize
+    sample = _sample_workspace(layout, kernel.shape[-1], dtype.itemsize, backward)
+    return _batch_chunks(x.shape[0], sample, limit)
 
 
 def conv_general(x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1) -> np.ndarray:
@@ -488,12 +558,16 @@ def conv_general(x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilatio
     rhs_dilation: kernel dilation (atrous). Groups are `channels // kernel.shape[-2]`.
     Returns (batch, *output_spatial, filters) in the common floating dtype of x and kernel.
     """
-    prep = _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
-    geometry = prep.geometry
-    kernel_taps = prep.kernel_work.reshape(len(geometry.taps), *prep.kernel_work.shape[-2:])
-    phases = _split_phases(prep.x_work, geometry)
-    y_grid = _forward_rows(phases, kernel_taps, geometry, prep.groups, prep.dtype)
-    return np.ascontiguousarray(_output_grid_view(y_grid, geometry))
+    x, kernel, layout, dtype = _setup(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
+    kernel_work = _work_kernel(kernel, layout)
+    kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
+    y = np.empty((x.shape[0], *layout.output_spatial, kernel.shape[-1]), dtype=dtype)
+    for start, stop in _chunks(x, kernel, layout, dtype, backward=False):
+        x_work = _work_input(x[start:stop], layout)
+        geometry = _geometry(stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation)
+        y_grid = _forward_rows(_split_phases(x_work, geometry), kernel_taps, geometry, layout.groups, dtype)
+        y[start:stop] = _output_grid_view(y_grid, geometry)
+    return y
 
 
 def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1):
@@ -502,29 +576,36 @@ def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, r
     `grad` has the shape of `conv_general(x, kernel, ...)`; the results have the shapes of `x`
     and `kernel` (in the computation's dtype).
     """
-    prep = _prepare(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
-    geometry, dtype = prep.geometry, prep.dtype
-    batch, filters = prep.x_work.shape[0], prep.kernel_work.shape[-1]
-    expected = (batch, *geometry.output_shape, filters)
+    x, kernel, layout, dtype = _setup(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
+    expected = (x.shape[0], *layout.output_spatial, kernel.shape[-1])
     grad = _as_float_array(grad, "grad")
     if grad.shape != expected:
         raise ValueError(f"`grad` must have the output's shape {expected}; received {grad.shape}.")
-    kernel_taps = prep.kernel_work.reshape(len(geometry.taps), *prep.kernel_work.shape[-2:])
-    # The output gradient laid on the phase grid, zero on the cells that are not outputs, so rows
-    # that straddle samples contribute nothing.
-    grad_grid = np.zeros((geometry.grid_rows, filters), dtype=dtype)
-    _output_grid_view(grad_grid, geometry)[...] = grad
-    channels = prep.x_work.shape[-1]
-    dx = _merge_phases(_input_grad_rows(grad_grid, kernel_taps, geometry, prep.groups, channels, dtype), geometry)
-    dkernel = _kernel_grad_taps(
-        _split_phases(prep.x_work, geometry), grad_grid, geometry, prep.groups, kernel_taps.shape, dtype
-    ).reshape(prep.kernel_work.shape)
-    for axis, size, stride, dilation, shape_before in reversed(prep.unfolded):
-        dx = _fold_input_grad(dx, shape_before, size, axis, stride, dilation, prep.groups)
-        dkernel = _fold_kernel_grad(dkernel, size, axis)
-    dx = _unpad(dx, prep.pairs, prep.dilated_shape)
-    dx = np.ascontiguousarray(dx[(slice(None), *(slice(None, None, f) for f in prep.lhs_dilation))])
-    return dx, np.ascontiguousarray(dkernel).reshape(np.shape(kernel))
+    grad = grad.astype(dtype, copy=False)
+    kernel_work = _work_kernel(kernel, layout)
+    kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
+    filters = kernel.shape[-1]
+    dx = np.empty(x.shape, dtype=dtype)
+    dkernel_taps = np.zeros(kernel_taps.shape, dtype=dtype)
+    for start, stop in _chunks(x, kernel, layout, dtype, backward=True):
+        x_work = _work_input(x[start:stop], layout)
+        geometry = _geometry(stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation)
+        # The output gradient laid on the phase grid, zero on the cells that are not outputs, so
+        # rows that straddle samples contribute nothing.
+        grad_grid = np.zeros((geometry.grid_rows, filters), dtype=dtype)
+        _output_grid_view(grad_grid, geometry)[...] = grad[start:stop]
+        dx_rows = _input_grad_rows(grad_grid, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
+        dx_work = _merge_phases(dx_rows, geometry)
+        for unfolded in reversed(layout.unfolded):
+            dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
+        dx_chunk = _unpad(dx_work, layout.pairs, layout.dilated_spatial)
+        dx[start:stop] = dx_chunk[(slice(None), *(slice(None, None, f) for f in layout.lhs_dilation))]
+        phases = _split_phases(x_work, geometry)
+        dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
+    dkernel = dkernel_taps.reshape(kernel_work.shape)
+    for unfolded in reversed(layout.unfolded):
+        dkernel = _fold_kernel_grad(dkernel, unfolded)
+    return dx, np.ascontiguousarray(dkernel).reshape(kernel.shape)
 
 
 # ----------------------------------------------------------------------------- Keras's ops.conv
