@@ -1,6 +1,6 @@
 """Pure functions on NumPy arrays, each with its gradient (a `*_vjp` function beside it)."""
 
-from rankconv.ops.conv import conv, conv_general, conv_general_vjp, conv_vjp
+from rankconv.ops.convolution import conv, conv_general, conv_general_vjp, conv_vjp
 from rankconv.ops.nn import elu, gelu, leaky_relu, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh
 
 __all__ = [

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from oracles import torch as _torch
 from rankconv.ops import conv, conv_vjp
 from reference import reference_padding
-from test_ops_conv import _fits, conv_configs
+from test_ops_convolution import _fits, conv_configs
 
 torch = _torch()
 functional = torch.nn.functional

@@ -1,13 +1,40 @@
 """`rankconv.ops.conv` and `conv_general` against the float64 loop reference, and their VJPs
 against finite differences (float64)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import rankconv.ops.convolution as conv_module
 from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp
 from reference import reference_conv
+
+# The knobs that switch between code paths: innermost-axis unfolding, tap gathering, and batch
+# chunking. Every path must match the reference.
+ALGORITHMS = {
+    "default": {},
+    "no-unfold-no-gather": {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 1, "WIDE_GATHER_DEPTH": 1},
+    "gather-everything": {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 10**6, "WIDE_GATHER_DEPTH": 10**6},
+    "one-sample-chunks-small-blocks": {"WORKSPACE_BYTES": 1, "BLOCK_ROWS": 7},
+}
+
+
+@contextlib.contextmanager
+def use_algorithm(name):
+    saved = {knob: getattr(conv_module, knob) for knob in ALGORITHMS[name]}
+    for knob, value in ALGORITHMS[name].items():
+        setattr(conv_module, knob, value)
+    try:
+        yield
+    finally:
+        for knob, value in saved.items():
+            setattr(conv_module, knob, value)
+
+
+every_algorithm = pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 
 
 @st.composite
@@ -71,9 +98,15 @@ def _fits(config):
     return True
 
 
+@every_algorithm
 @settings(max_examples=200)
 @given(config=conv_configs(), seed=st.integers(0, 2**16))
-def test_conv_matches_reference(config, seed):
+def test_conv_matches_reference(algorithm, config, seed):
+    with use_algorithm(algorithm):
+        _test_conv_matches_reference(config, seed)
+
+
+def _test_conv_matches_reference(config, seed):
     x, w = _arrays(config, seed)
     args = (config["strides"], config["padding"], config["data_format"], config["dilation"])
     if not _fits(config):
@@ -99,8 +132,14 @@ def test_conv_float32_stays_float32(config, seed):
     np.testing.assert_allclose(got, expected, atol=1e-5 * scale)
 
 
+@every_algorithm
 @given(config=conv_configs(ranks=(1, 2, 3), input_dilation="always"), seed=st.integers(0, 2**16))
-def test_conv_general_with_input_dilation_matches_reference(config, seed):
+def test_conv_general_with_input_dilation_matches_reference(algorithm, config, seed):
+    with use_algorithm(algorithm):
+        _test_conv_general_with_input_dilation_matches_reference(config, seed)
+
+
+def _test_conv_general_with_input_dilation_matches_reference(config, seed):
     assume(_fits(config))
     x, w = _arrays(config, seed)
     got = conv_general(x, w, config["strides"], config["padding"], config["lhs_dilation"], config["dilation"])
@@ -118,9 +157,15 @@ def _directional_check(f, vjp_value, point, rng, eps=1e-6):
     assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-6)
 
 
+@every_algorithm
 @settings(max_examples=200)
 @given(config=conv_configs(ranks=(1, 2, 3, 4), input_dilation="sometimes"), seed=st.integers(0, 2**16))
-def test_vjp_matches_finite_differences(config, seed):
+def test_vjp_matches_finite_differences(algorithm, config, seed):
+    with use_algorithm(algorithm):
+        _test_vjp_matches_finite_differences(config, seed)
+
+
+def _test_vjp_matches_finite_differences(config, seed):
     assume(_fits(config))
     rng = np.random.default_rng(seed + 1)
     x, w = _arrays(config, seed)
@@ -154,14 +199,26 @@ def test_wide_kernel_equals_conv1d_exactly():
     np.testing.assert_allclose(y2[:, :, 0], y1, rtol=1e-5, atol=1e-5)
 
 
-def test_rank_4_convolution():
+@every_algorithm
+def test_rank_4_convolution(algorithm):
+    with use_algorithm(algorithm):
+        _test_rank_4_convolution()
+
+
+def _test_rank_4_convolution():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 4, 6, 3, 2))
     w = rng.standard_normal((2, 3, 2, 2, 2, 4))
     np.testing.assert_allclose(conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same"))
 
 
-def test_strides_with_dilation_and_asymmetric_padding():
+@every_algorithm
+def test_strides_with_dilation_and_asymmetric_padding(algorithm):
+    with use_algorithm(algorithm):
+        _test_strides_with_dilation_and_asymmetric_padding()
+
+
+def _test_strides_with_dilation_and_asymmetric_padding():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 13, 11, 4))
     w = rng.standard_normal((3, 2, 4, 5))
@@ -176,7 +233,13 @@ def test_negative_explicit_padding_crops():
     np.testing.assert_allclose(conv(x, w, padding=((-2, 1),)), conv(x[:, 2:], w, padding=((0, 1),)))
 
 
-def test_nan_and_inf_propagate():
+@every_algorithm
+def test_nan_and_inf_propagate(algorithm):
+    with use_algorithm(algorithm):
+        _test_nan_and_inf_propagate()
+
+
+def _test_nan_and_inf_propagate():
     x = np.ones((1, 6, 6, 2), np.float32)
     x[0, 2, 2, 0] = np.nan
     x[0, 5, 5, 1] = np.inf
