@@ -34,7 +34,9 @@ def test_demo_json(capsys):
 
 
 def test_module_entry_point_and_errors():
-    run = subprocess.run([sys.executable, "-m", "rankconv", "demo", "--json", "--batch", "1"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "rankconv", "demo", "--json", "--batch", "1"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["layers"][0]["kernel_shape"] == [3, 300, 64]
     bad = subprocess.run([sys.executable, "-m", "rankconv", "demo", "--batch", "0"], capture_output=True, text=True)

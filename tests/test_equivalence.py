@@ -29,7 +29,13 @@ def test_lift_then_lower_computes_the_same(rank, kernel, stride, channels, data_
     spatial = tuple(rng.integers(kernel, kernel + 6) for _ in range(rank))
     shape = (2, *spatial, channels) if data_format == "channels_last" else (2, channels, *spatial)
     layer = (Conv1D if rank == 1 else Conv2D)(
-        5, kernel, strides=stride, data_format=data_format, activation=activation, use_bias=use_bias, bias_initializer="random_normal"
+        5,
+        kernel,
+        strides=stride,
+        data_format=data_format,
+        activation=activation,
+        use_bias=use_bias,
+        bias_initializer="random_normal",
     )
     x = rng.standard_normal(shape).astype(np.float32)
     y = layer(x)
@@ -82,7 +88,11 @@ def test_lift_refusals_say_which_condition_fails():
     unbuilt = Conv1D(4, 3)
     with pytest.raises(ValueError, match="built"):
         lift(unbuilt)
-    for kwargs, match in [({"padding": "same"}, "padding='same'"), ({"padding": "causal"}, "padding='causal'"), ({"groups": 2}, "groups=2")]:
+    for kwargs, match in [
+        ({"padding": "same"}, "padding='same'"),
+        ({"padding": "causal"}, "padding='causal'"),
+        ({"groups": 2}, "groups=2"),
+    ]:
         layer = Conv1D(4, 3, **kwargs)
         layer.build((None, 10, 4))
         with pytest.raises(ValueError, match=match):

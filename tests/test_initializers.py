@@ -31,7 +31,9 @@ def test_uniform_variance_scaling_limits(name, bound):
     assert values.std() == pytest.approx(bound / math.sqrt(3), rel=0.03)
 
 
-@pytest.mark.parametrize("name,variance", [("he_normal", 2 / 900), ("glorot_normal", 2 / (900 + 192)), ("lecun_normal", 1 / 900)])
+@pytest.mark.parametrize(
+    "name,variance", [("he_normal", 2 / 900), ("glorot_normal", 2 / (900 + 192)), ("lecun_normal", 1 / 900)]
+)
 def test_truncated_normal_variance_scaling(name, variance):
     values = initializers.get(name)((3, 300, 64)).astype(np.float64)
     stddev = math.sqrt(variance) / 0.87962566103423978

@@ -5,6 +5,7 @@ import pytest
 
 from rankconv import constraints, initializers, regularizers
 from rankconv.layers import Conv, Conv1D, Conv2D, Conv3D
+
 from reference import reference_conv
 
 
@@ -18,7 +19,12 @@ from reference import reference_conv
         (lambda: Conv(4, 5, 2), (None, 6, 6, 6, 6, 3), (2, 2, 2, 2, 3, 5), (None, 5, 5, 5, 5, 5)),
         (lambda: Conv2D(6, 3, groups=3), (None, 8, 8, 9), (3, 3, 3, 6), (None, 6, 6, 6)),
         (lambda: Conv1D(4, 3, padding="causal", dilation_rate=4), (None, 20, 2), (3, 2, 4), (None, 20, 4)),
-        (lambda: Conv2D(4, 3, strides=2, padding="same", data_format="channels_first"), (None, 3, 9, 8), (3, 3, 3, 4), (None, 4, 5, 4)),
+        (
+            lambda: Conv2D(4, 3, strides=2, padding="same", data_format="channels_first"),
+            (None, 3, 9, 8),
+            (3, 3, 3, 4),
+            (None, 4, 5, 4),
+        ),
     ],
 )
 def test_build_kernel_shape_and_output_shape(layer, input_shape, kernel_shape, output_shape):
@@ -68,8 +74,22 @@ def test_set_weights_errors_name_layer_and_shapes():
 def test_config_round_trip_for_every_rank():
     for layer in [
         Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh", kernel_regularizer="l2"),
-        Conv2D(6, (3, 2), strides=(2, 1), groups=2, kernel_initializer="he_normal", kernel_constraint=constraints.MaxNorm(3, axis=[0, 1, 2])),
-        Conv3D(2, 2, data_format="channels_first", use_bias=False, bias_regularizer=regularizers.L1L2(0.1, 0.2), dtype="float64"),
+        Conv2D(
+            6,
+            (3, 2),
+            strides=(2, 1),
+            groups=2,
+            kernel_initializer="he_normal",
+            kernel_constraint=constraints.MaxNorm(3, axis=[0, 1, 2]),
+        ),
+        Conv3D(
+            2,
+            2,
+            data_format="channels_first",
+            use_bias=False,
+            bias_regularizer=regularizers.L1L2(0.1, 0.2),
+            dtype="float64",
+        ),
         Conv(4, 3, 2, activity_regularizer="l1", bias_constraint="non_neg"),
     ]:
         config = layer.get_config()
@@ -92,7 +112,9 @@ def test_float64_layer():
 
 
 def test_regularization_losses():
-    layer = Conv1D(2, 2, kernel_regularizer=regularizers.L2(0.5), bias_regularizer="l1", activity_regularizer=regularizers.L1(0.25))
+    layer = Conv1D(
+        2, 2, kernel_regularizer=regularizers.L2(0.5), bias_regularizer="l1", activity_regularizer=regularizers.L1(0.25)
+    )
     y = layer(np.ones((1, 4, 3)))
     kernel, bias = layer.get_weights()
     expected = [0.5 * np.sum(kernel**2), np.float32(0.01) * np.sum(np.abs(bias)), 0.25 * np.sum(np.abs(y))]
@@ -119,10 +141,20 @@ def test_seeded_initializer_repeats_and_global_seed_repeats():
 @pytest.mark.parametrize(
     "make,call_shape,error,match",
     [
-        (lambda: Conv1D(64, 3), (600, 300), ValueError, "expects inputs with 3 axes, \\(batch, steps, channels\\); received shape \\(600, 300\\).*batch axis"),
+        (
+            lambda: Conv1D(64, 3),
+            (600, 300),
+            ValueError,
+            "expects inputs with 3 axes, \\(batch, steps, channels\\); received shape \\(600, 300\\).*batch axis",
+        ),
         (lambda: Conv2D(64, 3), (600, 300), ValueError, "Conv2D.*4 axes.*\\(600, 300\\)"),
         (lambda: Conv2D(4, 3, groups=2), (1, 8, 8, 3), ValueError, "3 channels must be divisible by groups=2"),
-        (lambda: Conv1D(4, 5), (1, 3, 2), ValueError, "kernel \\(size 5, dilation 1\\) is larger than spatial axis 0 of the input \\(3\\)"),
+        (
+            lambda: Conv1D(4, 5),
+            (1, 3, 2),
+            ValueError,
+            "kernel \\(size 5, dilation 1\\) is larger than spatial axis 0 of the input \\(3\\)",
+        ),
         (lambda: Conv2D(4, 3, dilation_rate=3), (1, 6, 9, 1), ValueError, "larger than spatial axis 0"),
     ],
 )

@@ -6,12 +6,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracles import keras as _keras
 from rankconv import layers
+
+from oracles import keras as _keras
 
 keras = _keras()
 
-ACTIVATIONS = ["linear", "relu", "tanh", "sigmoid", "gelu", "softmax", "elu", "selu", "softplus", "softsign", "silu", "relu6", "leaky_relu"]
+ACTIVATIONS = [
+    "linear",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "gelu",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "silu",
+    "relu6",
+    "leaky_relu",
+]
 
 
 @st.composite
@@ -97,9 +112,42 @@ def test_same_weights_same_outputs_shapes_and_configs(case, seed):
 @pytest.mark.parametrize(
     "name,kwargs",
     [
-        ("Conv1D", dict(filters=4, kernel_size=3, padding="causal", dilation_rate=2, activation="relu", kernel_regularizer="l2", bias_constraint="non_neg")),
-        ("Conv2D", dict(filters=6, kernel_size=(3, 2), strides=(2, 1), groups=2, kernel_initializer="he_normal", activity_regularizer="l1", kernel_constraint="max_norm")),
-        ("Conv3D", dict(filters=2, kernel_size=2, data_format="channels_first", use_bias=False, bias_initializer="ones", kernel_constraint="unit_norm", bias_regularizer="l1l2")),
+        (
+            "Conv1D",
+            dict(
+                filters=4,
+                kernel_size=3,
+                padding="causal",
+                dilation_rate=2,
+                activation="relu",
+                kernel_regularizer="l2",
+                bias_constraint="non_neg",
+            ),
+        ),
+        (
+            "Conv2D",
+            dict(
+                filters=6,
+                kernel_size=(3, 2),
+                strides=(2, 1),
+                groups=2,
+                kernel_initializer="he_normal",
+                activity_regularizer="l1",
+                kernel_constraint="max_norm",
+            ),
+        ),
+        (
+            "Conv3D",
+            dict(
+                filters=2,
+                kernel_size=2,
+                data_format="channels_first",
+                use_bias=False,
+                bias_initializer="ones",
+                kernel_constraint="unit_norm",
+                bias_regularizer="l1l2",
+            ),
+        ),
     ],
 )
 def test_configs_cross_load(name, kwargs):

@@ -3,14 +3,31 @@
 import numpy as np
 import pytest
 
-from oracles import keras as _keras
 from rankconv import activations, constraints, initializers, regularizers
+
+from oracles import keras as _keras
 
 keras = _keras()
 
 
 @pytest.mark.parametrize(
-    "name", ["linear", "relu", "leaky_relu", "relu6", "elu", "selu", "sigmoid", "tanh", "softplus", "softsign", "silu", "swish", "gelu", "softmax"]
+    "name",
+    [
+        "linear",
+        "relu",
+        "leaky_relu",
+        "relu6",
+        "elu",
+        "selu",
+        "sigmoid",
+        "tanh",
+        "softplus",
+        "softsign",
+        "silu",
+        "swish",
+        "gelu",
+        "softmax",
+    ],
 )
 def test_activations_match_keras(name):
     x = np.linspace(-30, 30, 241, dtype=np.float32).reshape(1, -1)
@@ -32,7 +49,10 @@ def test_gelu_approximate_matches_keras():
         (lambda: constraints.MaxNorm(), lambda: keras.constraints.MaxNorm()),
         (lambda: constraints.NonNeg(), lambda: keras.constraints.NonNeg()),
         (lambda: constraints.UnitNorm(axis=2), lambda: keras.constraints.UnitNorm(axis=2)),
-        (lambda: constraints.MinMaxNorm(0.5, 1.2, 0.7, axis=[0, 2]), lambda: keras.constraints.MinMaxNorm(0.5, 1.2, 0.7, axis=[0, 2])),
+        (
+            lambda: constraints.MinMaxNorm(0.5, 1.2, 0.7, axis=[0, 2]),
+            lambda: keras.constraints.MinMaxNorm(0.5, 1.2, 0.7, axis=[0, 2]),
+        ),
     ],
 )
 def test_constraints_match_keras(ours, theirs):
@@ -61,8 +81,20 @@ def test_regularizers_match_keras(ours, theirs):
 
 @pytest.mark.parametrize(
     "name",
-    ["zeros", "ones", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-     "random_uniform", "random_normal", "truncated_normal", "variance_scaling"],
+    [
+        "zeros",
+        "ones",
+        "glorot_uniform",
+        "glorot_normal",
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "random_uniform",
+        "random_normal",
+        "truncated_normal",
+        "variance_scaling",
+    ],
 )
 def test_initializer_configs_match_keras(name):
     theirs = keras.initializers.get(name)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import rankconv.ops.convolution as conv_module
 from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp
+
 from reference import reference_conv
 
 # The knobs that switch between code paths: innermost-axis unfolding, tap gathering, and batch
@@ -209,7 +210,9 @@ def _test_rank_4_convolution():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 4, 6, 3, 2))
     w = rng.standard_normal((2, 3, 2, 2, 2, 4))
-    np.testing.assert_allclose(conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same"))
+    np.testing.assert_allclose(
+        conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same")
+    )
 
 
 @every_algorithm

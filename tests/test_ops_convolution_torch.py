@@ -4,8 +4,9 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from oracles import torch as _torch
 from rankconv.ops import conv, conv_vjp
+
+from oracles import torch as _torch
 from reference import reference_padding
 from test_ops_convolution import _fits, conv_configs
 
@@ -20,7 +21,9 @@ def torch_conv(x_cl, w, strides, padding, dilation):
     # Keras (*k, Cin/g, Cout) → PyTorch (Cout, Cin/g, *k)
     w_t = torch.tensor(np.transpose(w, (rank + 1, rank, *range(rank))).copy(), requires_grad=True)
     pairs = [
-        padding[i] if isinstance(padding, tuple) else reference_padding(x_cl.shape[1 + i], w.shape[i], strides[i], dilation[i], padding)
+        padding[i]
+        if isinstance(padding, tuple)
+        else reference_padding(x_cl.shape[1 + i], w.shape[i], strides[i], dilation[i], padding)
         for i in range(rank)
     ]
     flat = [amount for pair in reversed(pairs) for amount in pair]  # F.pad wants the last axis first

@@ -37,9 +37,7 @@ def get(identifier) -> Callable:
         try:
             return _BY_NAME[identifier]
         except KeyError:
-            raise ValueError(
-                f"Unknown activation {identifier!r}. Known activations: {sorted(_BY_NAME)}."
-            ) from None
+            raise ValueError(f"Unknown activation {identifier!r}. Known activations: {sorted(_BY_NAME)}.") from None
     if callable(identifier):
         return identifier
     raise TypeError(f"`activation` must be a name, a callable or None; received {identifier!r}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -102,15 +103,19 @@ def _print_demo(result: dict) -> None:
             ["layer", "kernel", "output", "seconds"],
             [
                 ("Conv1D(64, 3)", "(3, 300, 64)", _shape(eq["conv1d_output_shape"]), f"{eq['conv1d_seconds']:.3f}"),
-                (eq["lifted_layer"], _shape(eq["lifted_kernel_shape"]), _shape(eq["lifted_output_shape"]), f"{eq['lifted_conv2d_seconds']:.3f}"),
+                (
+                    eq["lifted_layer"],
+                    _shape(eq["lifted_kernel_shape"]),
+                    _shape(eq["lifted_output_shape"]),
+                    f"{eq['lifted_conv2d_seconds']:.3f}",
+                ),
             ],
         )
     )
-    print(
-        f"max |Conv1D - lifted Conv2D| = {eq['max_abs_difference']:.2e} "
-        f"(outputs up to {eq['output_scale']:.1f}; float32 rounding)\n"
-    )
-    print(TRIGRAM_PARAGRAPH)
+    difference = eq["max_abs_difference"]
+    verdict = "identical" if difference == 0 else "float32 rounding"
+    print(f"max |Conv1D - lifted Conv2D| = {difference:.2e} (outputs up to {eq['output_scale']:.1f}; {verdict})\n")
+    print(textwrap.fill(TRIGRAM_PARAGRAPH, width=100))
 
 
 def _demo_command(args) -> int:
@@ -134,9 +139,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rankconv", description="Keras's convolution layers, rank-generic, on NumPy."
-    )
+    parser = argparse.ArgumentParser(prog="rankconv", description="Keras's convolution layers, rank-generic, on NumPy.")
     parser.add_argument("--version", action="version", version=f"rankconv {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(

@@ -125,7 +125,9 @@ def lower(layer: Conv, axis: int = -1) -> Conv:
 
 def _spatial_axis(axis: int, rank: int) -> int:
     if not -rank <= axis < rank:
-        raise ValueError(f"`axis` must name one of the {rank} spatial axes (-{rank} … {rank - 1}); received axis={axis}.")
+        raise ValueError(
+            f"`axis` must name one of the {rank} spatial axes (-{rank} … {rank - 1}); received axis={axis}."
+        )
     return axis % rank
 
 

@@ -78,13 +78,9 @@ def get(base: type, identifier, argument: str):
         class_name = identifier.get("class_name")
         cls = base.registry.get(class_name)
         if cls is None:
-            raise ValueError(
-                f"Unknown class {class_name!r} for `{argument}`; expected one of {sorted(base.registry)}."
-            )
+            raise ValueError(f"Unknown class {class_name!r} for `{argument}`; expected one of {sorted(base.registry)}.")
         config = identifier.get("config") or {}
         if not isinstance(config, dict):
             raise ValueError(f"The config of {class_name} for `{argument}` must be a dict; received {config!r}.")
         return cls.from_config(config)
-    raise TypeError(
-        f"`{argument}` must be None, a name, a config dict or a {base.__name__}; received {identifier!r}."
-    )
+    raise TypeError(f"`{argument}` must be None, a name, a config dict or a {base.__name__}; received {identifier!r}.")

@@ -39,9 +39,7 @@ def normalize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tuple
         values = []
         for item in items:
             if isinstance(item, bool) or not _is_integer_like(item):
-                raise ValueError(
-                    f"{expected}, including element {item!r} of type {type(item).__name__}."
-                )
+                raise ValueError(f"{expected}, including element {item!r} of type {type(item).__name__}.")
             values.append(int(item))
         values = tuple(values)
     bad = sorted({v for v in values if (v < 0 if allow_zero else v <= 0)})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numbers
 
-
 from rankconv import activations, constraints, initializers, objects, ops, regularizers, utils
 from rankconv.layers.layer import Layer
 
@@ -168,7 +167,11 @@ class Conv(Layer):
         )
         if self.use_bias:
             self.bias = self.add_weight(
-                (self.filters,), self.bias_initializer, "bias", regularizer=self.bias_regularizer, constraint=self.bias_constraint
+                (self.filters,),
+                self.bias_initializer,
+                "bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         super().build(input_shape)
 
@@ -226,21 +229,27 @@ class Conv1D(Conv):
     `output[t]` sees only `input[:t + 1]` (WaveNet's dilated causal convolutions).
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+    def __init__(
+        self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs
+    ):
         super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
 
 
 class Conv2D(Conv):
     """2-D convolution over (batch, rows, cols, channels)."""
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+    def __init__(
+        self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs
+    ):
         super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
 
 
 class Conv3D(Conv):
     """3-D convolution over (batch, dim1, dim2, dim3, channels)."""
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs):
+    def __init__(
+        self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1, **kwargs
+    ):
         super().__init__(3, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kwargs)
 
 

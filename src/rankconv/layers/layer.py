@@ -46,7 +46,9 @@ def normalize_dtype(dtype) -> str:
 class Variable:
     """A named weight: `value` is the NumPy array that training updates in place."""
 
-    def __init__(self, value: np.ndarray, name: str, layer_name: str, trainable=True, regularizer=None, constraint=None):
+    def __init__(
+        self, value: np.ndarray, name: str, layer_name: str, trainable=True, regularizer=None, constraint=None
+    ):
         self.value = value
         self.name = name
         self.path = f"{layer_name}/{name}"
@@ -68,7 +70,9 @@ class Variable:
     def assign(self, value) -> None:
         value = np.asarray(value)
         if value.shape != self.value.shape:
-            raise ValueError(f"Cannot assign a value of shape {value.shape} to `{self.path}` of shape {self.value.shape}.")
+            raise ValueError(
+                f"Cannot assign a value of shape {value.shape} to `{self.path}` of shape {self.value.shape}."
+            )
         self.value[...] = value
 
     def __array__(self, dtype=None, copy=None):
@@ -136,7 +140,9 @@ class Layer:
                     f"received an array of shape {value.shape}."
                 )
             if value.dtype.kind not in "biuf":
-                raise TypeError(f"Layer '{self.name}' weight '{variable.name}' must be numeric; received dtype {value.dtype}.")
+                raise TypeError(
+                    f"Layer '{self.name}' weight '{variable.name}' must be numeric; received dtype {value.dtype}."
+                )
             arrays.append(value)
         for variable, value in zip(expected, arrays):
             variable.assign(value)
@@ -195,7 +201,12 @@ class Layer:
         config = {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype}, "registered_name": None},
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": self.dtype},
+                "registered_name": None,
+            },
         }
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = objects.serialize(self.activity_regularizer)

@@ -35,7 +35,7 @@ from rankconv import utils
 
 # Rows of the flattened grid handled per block: big enough for efficient GEMMs, small enough
 # that a block of the accumulator stays in cache across all taps.
-BLOCK_ROWS = 4096
+BLOCK_ROWS = 8192
 
 
 # ----------------------------------------------------------------------------- validation
@@ -45,8 +45,7 @@ def _as_float_array(value, name: str, dtype=None) -> np.ndarray:
     array = np.asarray(value) if dtype is None else np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(
-            f"`{name}` must be a numeric array; received an array of dtype {array.dtype} "
-            f"(shape {array.shape})."
+            f"`{name}` must be a numeric array; received an array of dtype {array.dtype} (shape {array.shape})."
         )
     if dtype is not None:
         return array.astype(dtype, copy=False)
@@ -234,7 +233,10 @@ class _Plan:
         self.cout = [slice(g * self.fg, (g + 1) * self.fg) for g in range(groups)]
         # kernel matrix of tap group t and conv group g: (taps_in_group * cg, fg)
         self.matrices = [
-            [np.ascontiguousarray(kernel_taps[list(t.tap_numbers)][:, :, self.cout[g]]).reshape(-1, self.fg) for g in range(groups)]
+            [
+                np.ascontiguousarray(kernel_taps[list(t.tap_numbers)][:, :, self.cout[g]]).reshape(-1, self.fg)
+                for g in range(groups)
+            ]
             for t in self.tap_groups
         ]
         widest = max(len(t.tap_numbers) for t in self.tap_groups)
@@ -435,7 +437,10 @@ def _layout(x_shape, kernel_shape, strides, pairs, lhs_dilation, rhs_dilation, g
     spatial, kernel_spatial = list(padded), list(kernel_shape[:-2])
     strides, dilation = list(strides), list(rhs_dilation)
     channels = x_shape[-1]
-    output = tuple((p - utils.effective_kernel_size(k, d)) // s + 1 for p, k, s, d in zip(padded, kernel_spatial, strides, dilation))
+    output = tuple(
+        (p - utils.effective_kernel_size(k, d)) // s + 1
+        for p, k, s, d in zip(padded, kernel_spatial, strides, dilation)
+    )
     unfolded = []
     for axis in range(rank):
         k, out, p = kernel_spatial[axis], output[axis], spatial[axis]
@@ -448,14 +453,26 @@ def _layout(x_shape, kernel_shape, strides, pairs, lhs_dilation, rhs_dilation, g
             kernel_spatial[axis] = 1
             strides[axis] = dilation[axis] = 1
     return _Layout(
-        tuple(pairs), tuple(lhs_dilation), groups, dilated, padded, tuple(unfolded), tuple(spatial), channels,
-        tuple(kernel_spatial), tuple(strides), tuple(dilation), output,
+        tuple(pairs),
+        tuple(lhs_dilation),
+        groups,
+        dilated,
+        padded,
+        tuple(unfolded),
+        tuple(spatial),
+        channels,
+        tuple(kernel_spatial),
+        tuple(strides),
+        tuple(dilation),
+        output,
     )
 
 
 def _sample_workspace(layout: _Layout, filters: int, itemsize: int, backward: bool) -> int:
     """Bytes of scratch one sample needs (an estimate from shapes, used to size batch chunks)."""
-    padded = math.prod(layout.padded_spatial) * layout.work_channels // max(1, math.prod(u.size for u in layout.unfolded))
+    padded = (
+        math.prod(layout.padded_spatial) * layout.work_channels // max(1, math.prod(u.size for u in layout.unfolded))
+    )
     work = math.prod(layout.work_spatial) * layout.work_channels if layout.unfolded else 0
     grid = math.prod(-(-n // s) for n, s in zip(layout.work_spatial, layout.strides))
     phases = grid * math.prod(layout.strides) * layout.work_channels if max(layout.strides) > 1 else 0
@@ -544,7 +561,11 @@ def _work_input(x_chunk, layout: _Layout):
 
 
 def _chunks(x, kernel, layout, dtype, backward):
-    limit = WORKSPACE_BYTES if WORKSPACE_BYTES is not None else x.nbytes + x.shape[0] * math.prod(layout.output_spatial) * kernel.shape[-1] * dtype.itemsize
+    limit = (
+        WORKSPACE_BYTES
+        if WORKSPACE_BYTES is not None
+        else x.nbytes + x.shape[0] * math.prod(layout.output_spatial) * kernel.shape[-1] * dtype.itemsize
+    )
     sample = _sample_workspace(layout, kernel.shape[-1], dtype.itemsize, backward)
     return _batch_chunks(x.shape[0], sample, limit)
 
@@ -564,7 +585,9 @@ def conv_general(x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilatio
     y = np.empty((x.shape[0], *layout.output_spatial, kernel.shape[-1]), dtype=dtype)
     for start, stop in _chunks(x, kernel, layout, dtype, backward=False):
         x_work = _work_input(x[start:stop], layout)
-        geometry = _geometry(stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation)
+        geometry = _geometry(
+            stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation
+        )
         y_grid = _forward_rows(_split_phases(x_work, geometry), kernel_taps, geometry, layout.groups, dtype)
         y[start:stop] = _output_grid_view(y_grid, geometry)
     return y
@@ -589,7 +612,9 @@ def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, r
     dkernel_taps = np.zeros(kernel_taps.shape, dtype=dtype)
     for start, stop in _chunks(x, kernel, layout, dtype, backward=True):
         x_work = _work_input(x[start:stop], layout)
-        geometry = _geometry(stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation)
+        geometry = _geometry(
+            stop - start, x_work.shape[1:-1], layout.work_kernel_spatial, layout.strides, layout.dilation
+        )
         # The output gradient laid on the phase grid, zero on the cells that are not outputs, so
         # rows that straddle samples contribute nothing.
         grad_grid = np.zeros((geometry.grid_rows, filters), dtype=dtype)
