@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankconv import objects
+from rankconv import objects, ops
 
 
 def _check_factor(value, name) -> float:
@@ -15,7 +15,9 @@ def _check_factor(value, name) -> float:
 
 @objects.family("keras.regularizers")
 class Regularizer(objects.Configurable):
-    def __call__(self, x) -> float:
+    """A penalty on a weight, built from `rankconv.ops` so that it is differentiable."""
+
+    def __call__(self, x):
         raise NotImplementedError
 
 
@@ -27,7 +29,7 @@ class L1(Regularizer):
         self.l1 = float(np.float32(_check_factor(l1, "l1")))
 
     def __call__(self, x):
-        return self.l1 * float(np.sum(np.abs(x)))
+        return self.l1 * ops.sum(ops.abs(x))
 
     def get_config(self):
         return {"l1": self.l1}
@@ -39,7 +41,7 @@ class L2(Regularizer):
         self.l2 = _check_factor(l2, "l2")
 
     def __call__(self, x):
-        return self.l2 * float(np.sum(np.square(x)))
+        return self.l2 * ops.sum(ops.square(x))
 
     def get_config(self):
         return {"l2": self.l2}
@@ -52,7 +54,7 @@ class L1L2(Regularizer):
         self.l2 = _check_factor(l2, "l2")
 
     def __call__(self, x):
-        return self.l1 * float(np.sum(np.abs(x))) + self.l2 * float(np.sum(np.square(x)))
+        return self.l1 * ops.sum(ops.abs(x)) + self.l2 * ops.sum(ops.square(x))
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}

@@ -181,7 +181,7 @@ class Conv(Layer):
         self.compute_output_shape(inputs.shape)  # a clear error when the kernel does not fit
         outputs = ops.conv(
             inputs,
-            self.kernel.value,
+            self.kernel,
             strides=self.strides,
             padding=self.padding,
             data_format=self.data_format,
@@ -190,7 +190,7 @@ class Conv(Layer):
         if self.use_bias:
             shape = [1] * outputs.ndim
             shape[self._channel_axis] = self.filters
-            outputs += self.bias.value.reshape(shape)
+            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
         return self.activation(outputs)
 
     # -- configuration ----------------------------------------------------------------------

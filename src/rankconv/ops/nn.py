@@ -1,8 +1,16 @@
-"""Elementwise activations and softmax, under Keras 3's names and defaults."""
+"""Neural-network ops under Keras 3's names: activations, softmax, convolution and pooling, each
+with its VJP beside it."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
+
+from rankconv import utils
+from rankconv.ops import convolution
+from rankconv.ops.autodiff import primitive
 
 
 def _float(x) -> np.ndarray:
@@ -12,56 +20,51 @@ def _float(x) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    x = _float(x)
+def _elementwise(forward, derivative):
+    """An activation from its forward function and its derivative f'(x, f(x))."""
+    return primitive(lambda x, **kw: forward(_float(x), **kw), lambda g, r, x, **kw: (g * derivative(x, r, **kw),))
+
+
+def _relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     y = np.where(x > threshold, x, negative_slope * (x - threshold) if negative_slope else 0).astype(x.dtype)
     return y if max_value is None else np.minimum(y, max_value).astype(x.dtype)
 
 
-def leaky_relu(x, negative_slope=0.2):
-    x = _float(x)
-    return np.where(x > 0, x, negative_slope * x).astype(x.dtype)
+def _relu_derivative(x, r, negative_slope=0.0, max_value=None, threshold=0.0):
+    d = np.where(x > threshold, 1, negative_slope).astype(r.dtype)
+    return d if max_value is None else d * (x < max_value)
 
 
-def relu6(x):
-    x = _float(x)
-    return np.clip(x, 0, 6).astype(x.dtype)
+relu = _elementwise(_relu, _relu_derivative)
+leaky_relu = _elementwise(
+    lambda x, negative_slope=0.2: np.where(x > 0, x, negative_slope * x).astype(x.dtype),
+    lambda x, r, negative_slope=0.2: np.where(x > 0, 1, negative_slope).astype(r.dtype),
+)
+relu6 = _elementwise(lambda x: np.clip(x, 0, 6).astype(x.dtype), lambda x, r: ((x > 0) & (x < 6)).astype(r.dtype))
+elu = _elementwise(
+    lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype),
+    lambda x, r, alpha=1.0: np.where(x > 0, 1, r + alpha).astype(r.dtype),
+)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+selu = _elementwise(
+    lambda x: (_SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))).astype(x.dtype),
+    lambda x, r: np.where(x > 0, _SELU_SCALE, r + _SELU_SCALE * _SELU_ALPHA).astype(r.dtype),
+)
 
 
-def elu(x, alpha=1.0):
-    x = _float(x)
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype)
-
-
-def selu(x):
-    alpha, scale = 1.6732632423543772, 1.0507009873554805
-    return (scale * elu(x, alpha)).astype(_float(x).dtype)
-
-
-def sigmoid(x):
-    x = _float(x)
-    # split by sign so exp never overflows
-    e = np.exp(-np.abs(x))
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))  # split by sign so exp never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-def tanh(x):
-    return np.tanh(_float(x))
-
-
-def softplus(x):
-    x = _float(x)
-    return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype)
-
-
-def softsign(x):
-    x = _float(x)
-    return x / (1 + np.abs(x))
-
-
-def silu(x):
-    x = _float(x)
-    return x * sigmoid(x)
+sigmoid = _elementwise(_sigmoid, lambda x, r: r * (1 - r))
+tanh = _elementwise(np.tanh, lambda x, r: 1 - r * r)
+softplus = _elementwise(
+    lambda x: (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype), lambda x, r: _sigmoid(x)
+)
+softsign = _elementwise(lambda x: x / (1 + np.abs(x)), lambda x, r: (1 / np.square(1 + np.abs(x))).astype(r.dtype))
+silu = _elementwise(lambda x: x * _sigmoid(x), lambda x, r: (_sigmoid(x) * (1 + x * (1 - _sigmoid(x)))).astype(r.dtype))
+swish = silu
 
 
 def _erf(x):
@@ -73,17 +76,163 @@ def _erf(x):
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
-def gelu(x, approximate=False):
-    """Keras's `activations.gelu` default is the exact (erf) form; `approximate=True` is the tanh form."""
-    x = _float(x)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def _gelu(x, approximate=False):
     if approximate:
-        inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype)
-    return (0.5 * x * (1 + _erf(x / np.sqrt(2)))).astype(x.dtype)
+    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
 
 
-def softmax(x, axis=-1):
+def _gelu_derivative(x, r, approximate=False):
+    if approximate:
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        t = np.tanh(inner)
+        return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)).astype(r.dtype)
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return (0.5 * (1 + _erf(x / math.sqrt(2))) + x * pdf).astype(r.dtype)
+
+
+gelu = _elementwise(_gelu, _gelu_derivative)
+gelu.__doc__ = "Keras's `activations.gelu` default is the exact (erf) form; `approximate=True` is the tanh form."
+
+
+def _softmax(x, axis=-1):
+    x = _float(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+softmax = primitive(_softmax, lambda g, r, x, axis=-1: (r * (g - np.sum(g * r, axis=axis, keepdims=True)),))
+
+
+def _log_softmax(x, axis=-1):
     x = _float(x)
     shifted = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+log_softmax = primitive(_log_softmax, lambda g, r, x, axis=-1: (g - np.exp(r) * np.sum(g, axis=axis, keepdims=True),))
+
+
+# ----------------------------------------------------------------------------- convolution
+
+conv = primitive(
+    convolution.conv,
+    lambda g, r, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1: convolution.conv_vjp(
+        g, inputs, kernel, strides, padding, data_format, dilation_rate
+    ),
+)
+conv.__doc__ = convolution.conv.__doc__
+
+
+# ----------------------------------------------------------------------------- pooling
+# Pooling is rank-generic like convolution: a window of `pool_size` taps slides with `strides`
+# over every spatial axis. For each tap, the inputs it reads form one strided view of the padded
+# input, so forward and backward are loops over taps of whole-array operations.
+
+
+def _pool_geometry(shape, pool_size, strides, padding, data_format):
+    rank = len(shape) - 2
+    pool_size = utils.normalize_tuple(pool_size, rank, "pool_size")
+    strides = pool_size if strides is None else utils.normalize_tuple(strides, rank, "strides")
+    padding = utils.normalize_padding(padding, rank=rank, allow_causal=False)
+    data_format = utils.normalize_data_format(data_format)
+    spatial = shape[1:-1] if data_format == "channels_last" else shape[2:]
+    pairs = utils.padding_pairs(spatial, pool_size, strides, (1,) * rank, padding)
+    out = tuple((n + lo + hi - k) // s + 1 for n, (lo, hi), k, s in zip(spatial, pairs, pool_size, strides))
+    for axis, (n, o) in enumerate(zip(spatial, out)):
+        if o <= 0:
+            raise ValueError(
+                f"The pooling window ({pool_size[axis]}) is larger than spatial axis {axis} of the input ({n}) "
+                f"with padding='{padding}'; input shape {shape}."
+            )
+    return pool_size, strides, pairs, out, data_format
+
+
+def _channels_last(x, data_format):
+    return x if data_format == "channels_last" else np.moveaxis(x, 1, -1)
+
+
+def _from_channels_last(y, data_format):
+    return y if data_format == "channels_last" else np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+
+def _tap_views(padded, pool_size, strides, out):
+    for tap in itertools.product(*(range(k) for k in pool_size)):
+        index = tuple(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, out, strides))
+        yield (slice(None), *index, slice(None))
+
+
+def _padded(x, pairs, fill):
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    return np.pad(x, [(0, 0), *pairs, (0, 0)], constant_values=fill)
+
+
+def _max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    x = _float(inputs)
+    pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
+    padded = _padded(_channels_last(x, data_format), pairs, -np.inf)
+    views = _tap_views(padded, pool_size, strides, out)
+    y = padded[next(views)].copy()
+    for index in views:
+        np.maximum(y, padded[index], out=y)
+    return _from_channels_last(y, data_format)
+
+
+def _max_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_format=None):
+    x = _float(inputs)
+    pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
+    padded = _padded(_channels_last(x, data_format), pairs, -np.inf)
+    g, r = _channels_last(g, data_format), _channels_last(r, data_format)
+    dx = np.zeros(padded.shape, dtype=g.dtype)
+    unclaimed = np.ones(r.shape, dtype=bool)  # the first maximum in each window takes the gradient
+    for index in _tap_views(padded, pool_size, strides, out):
+        hit = unclaimed & (padded[index] == r)
+        dx[index] += np.where(hit, g, 0)
+        unclaimed &= ~hit
+    dx = dx[(slice(None), *(slice(lo, n - hi) for (lo, hi), n in zip(pairs, dx.shape[1:-1])), slice(None))]
+    return (_from_channels_last(dx, data_format),)
+
+
+max_pool = primitive(_max_pool, _max_pool_vjp, differentiable=(0,))
+
+
+def _average_counts(shape, pool_size, strides, pairs, out, dtype):
+    """How many real (unpadded) cells each window covers: "same" averages leave padding out."""
+    ones = _padded(np.ones((1, *shape[1:-1], 1), dtype=dtype), pairs, 0)
+    counts = np.zeros((1, *out, 1), dtype=dtype)
+    for index in _tap_views(ones, pool_size, strides, out):
+        counts += ones[index]
+    return counts
+
+
+def _average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    x = _float(inputs)
+    pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
+    xl = _channels_last(x, data_format)
+    padded = _padded(xl, pairs, 0)
+    y = np.zeros((x.shape[0], *out, xl.shape[-1]), dtype=x.dtype)
+    for index in _tap_views(padded, pool_size, strides, out):
+        y += padded[index]
+    y /= _average_counts(xl.shape, pool_size, strides, pairs, out, x.dtype)
+    return _from_channels_last(y, data_format)
+
+
+def _average_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_format=None):
+    x = _float(inputs)
+    pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
+    xl_shape = _channels_last(x, data_format).shape
+    g = _channels_last(g, data_format) / _average_counts(xl_shape, pool_size, strides, pairs, out, g.dtype)
+    padded_shape = (xl_shape[0], *(n + lo + hi for n, (lo, hi) in zip(xl_shape[1:-1], pairs)), xl_shape[-1])
+    dx = np.zeros(padded_shape, dtype=g.dtype)
+    for index in _tap_views(dx, pool_size, strides, out):
+        dx[index] += g
+    dx = dx[(slice(None), *(slice(lo, n - hi) for (lo, hi), n in zip(pairs, dx.shape[1:-1])), slice(None))]
+    return (_from_channels_last(dx, data_format),)
+
+
+average_pool = primitive(_average_pool, _average_pool_vjp, differentiable=(0,))

@@ -1,0 +1,380 @@
+"""Keras's training API on NumPy: compile, fit, evaluate, predict and the *_on_batch forms.
+
+One training step: watch the trainable weights on a tape, run the model with `training=True`,
+add the layers' regularization penalties to the loss, take the gradients, let the optimizer
+update the weights in place (it then applies their constraints).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rankconv import losses as losses_module
+from rankconv import ops, utils
+from rankconv.ops.autodiff import GradientTape
+
+
+def _as_list(data):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return data
+    return list(data) if isinstance(data, (list, tuple)) else [data]
+
+
+def _num_samples(arrays, argument):
+    sizes = {len(a) for a in arrays}
+    if len(sizes) > 1:
+        raise ValueError(f"All arrays in `{argument}` must have the same number of samples; received {sorted(sizes)}.")
+    return sizes.pop()
+
+
+def _take(data, index):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: v[index] for k, v in data.items()}
+    return [a[index] for a in data]
+
+
+def _unwrap(batch):
+    if isinstance(batch, list) and len(batch) == 1:
+        return batch[0]
+    return batch
+
+
+class Trainer:
+    def __init__(self):
+        self.optimizer = None
+        self.loss = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._metric_specs = []
+        self._metrics = None
+        self._compile_config = None
+
+    # -- compile ----------------------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        from rankconv import optimizers
+
+        if loss_weights is not None or weighted_metrics is not None:
+            raise ValueError("`loss_weights` and `weighted_metrics` are not supported yet.")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self._loss_identifier = loss
+        self._metric_specs = list(metrics or [])
+        self._metrics = None
+        self.compiled = True
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+
+    def _require_compiled(self, method):
+        if not self.compiled:
+            raise ValueError(f"You must call `compile(optimizer, loss)` before `{method}`.")
+
+    def _build_metrics(self, y_true, y_pred):
+        from rankconv import metrics as metrics_module
+
+        if self._metrics is not None:
+            return
+        built = []
+        loss_name = getattr(self.loss, "name", None)
+        for spec in self._metric_specs:
+            if spec in ("accuracy", "acc"):
+                metric = metrics_module.resolve_accuracy(loss_name, np.shape(y_true), np.shape(y_pred))
+            else:
+                metric = metrics_module.get(spec)
+            built.append(metric)
+        self._metrics = built
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        from rankconv import objects
+
+        loss = self._loss_identifier if isinstance(self._loss_identifier, str) else objects.serialize(self.loss)
+        return {
+            "optimizer": objects.serialize(self.optimizer),
+            "loss": loss,
+            "loss_weights": None,
+            "metrics": self._compile_config["metrics"] if all(isinstance(m, str) for m in self._metric_specs) else None,
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": False,
+        }
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _total_loss(self, y, y_pred, sample_weight):
+        loss = self.loss(y, y_pred, sample_weight)
+        for penalty in self.losses:
+            loss = ops.add(loss, penalty)
+        return loss
+
+    def _train_step(self, x, y, sample_weight=None):
+        variables = self.trainable_weights
+        with GradientTape(variables) as tape:
+            y_pred = self(_unwrap(x), training=True)
+            loss = self._total_loss(y, y_pred, sample_weight)
+        grads = tape.gradient(loss)
+        self.optimizer.apply(grads, variables)
+        return float(ops.convert_to_numpy(loss)), ops.convert_to_numpy(y_pred)
+
+    def _test_step(self, x, y, sample_weight=None):
+        y_pred = self(_unwrap(x), training=False)
+        loss = self._total_loss(y, y_pred, sample_weight)
+        return float(ops.convert_to_numpy(loss)), ops.convert_to_numpy(y_pred)
+
+    def _update_metrics(self, loss_tracker, loss, count, y, y_pred, sample_weight):
+        loss_tracker.update_state(loss, sample_weight=count)
+        self._build_metrics(y, y_pred)
+        for metric in self._metrics:
+            metric.update_state(y, y_pred, sample_weight=sample_weight)
+
+    def _logs(self, loss_tracker, prefix=""):
+        logs = {f"{prefix}loss": loss_tracker.result()}
+        for metric in self._metrics or []:
+            logs[f"{prefix}{metric.name}"] = metric.result()
+        return logs
+
+    def _reset_metrics(self):
+        for metric in self._metrics or []:
+            metric.reset_state()
+
+    # -- data -------------------------------------------------------------------------------
+
+    def _prepare(self, x, y, sample_weight, argument="x"):
+        if x is None:
+            raise ValueError(f"`{argument}` is required.")
+        x = _as_list(x)
+        arrays = list(x.values()) if isinstance(x, dict) else x
+        arrays = [np.asarray(a) for a in arrays]
+        if isinstance(x, dict):
+            x = dict(zip(x.keys(), arrays))
+        else:
+            x = arrays
+        n = _num_samples(arrays, argument)
+        if y is not None:
+            y = np.asarray(y)
+            if len(y) != n:
+                raise ValueError(f"`x` has {n} samples but `y` has {len(y)}; they must match.")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float32)
+            if sample_weight.shape != (n,):
+                raise ValueError(f"`sample_weight` must have shape ({n},); received {sample_weight.shape}.")
+        return x, y, sample_weight, n
+
+    # -- fit --------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
+        from rankconv import callbacks as callbacks_module
+        from rankconv import metrics as metrics_module
+
+        self._require_compiled("fit")
+        if class_weight is not None or steps_per_epoch is not None or validation_steps is not None:
+            raise ValueError("`class_weight`, `steps_per_epoch` and `validation_steps` are not supported yet.")
+        if y is None:
+            raise ValueError("`fit` needs labels `y`.")
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size}.")
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"`validation_split` must be in (0, 1); received {validation_split}.")
+            # Keras takes the last fraction of the data, before any shuffling
+            split = int(n * (1 - validation_split))
+            validation_data = (
+                _take(x, slice(split, None)),
+                y[split:],
+                None if sample_weight is None else sample_weight[split:],
+            )
+            x, y = _take(x, slice(0, split)), y[:split]
+            sample_weight = None if sample_weight is None else sample_weight[:split]
+            n = split
+        if n == 0:
+            raise ValueError("`fit` received no training samples.")
+        if validation_data is not None:
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
+            val_x, val_y, *val_w = validation_data
+            val_w = val_w[0] if val_w else None
+        steps = math.ceil(n / batch_size)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callback_list = callbacks_module.CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps,
+        )
+        self.stop_training = False
+        loss_tracker = metrics_module.Mean(name="loss")
+        callback_list.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            loss_tracker.reset_state()
+            callback_list.on_epoch_begin(epoch)
+            order = utils.random_generator().permutation(n) if shuffle else np.arange(n)
+            for step in range(steps):
+                index = order[step * batch_size : (step + 1) * batch_size]
+                callback_list.on_train_batch_begin(step)
+                bx, by = _take(x, index), y[index]
+                bw = None if sample_weight is None else sample_weight[index]
+                loss, y_pred = self._train_step(bx, by, bw)
+                self._update_metrics(loss_tracker, loss, len(index), by, y_pred, bw)
+                logs = self._logs(loss_tracker)
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self.evaluate(
+                    val_x,
+                    val_y,
+                    batch_size=validation_batch_size or batch_size,
+                    verbose=0,
+                    sample_weight=val_w,
+                    return_dict=True,
+                    _internal=True,
+                )
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs if epochs > initial_epoch else {})
+        return self.history
+
+    # -- evaluate / predict -----------------------------------------------------------------
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+        _internal=False,
+    ):
+        from rankconv import callbacks as callbacks_module
+        from rankconv import metrics as metrics_module
+
+        self._require_compiled("evaluate")
+        if y is None:
+            raise ValueError("`evaluate` needs labels `y`.")
+        batch_size = 32 if batch_size is None else int(batch_size)
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+        n_steps = math.ceil(n / batch_size)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callback_list = None
+        if not _internal:
+            callback_list = callbacks_module.CallbackList(
+                callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=n_steps
+            )
+            callback_list.on_test_begin()
+        saved = self._metrics
+        if _internal and saved is not None:
+            # validation during fit keeps its own metric states, as Keras's separate trackers do
+            self._metrics = [type(m).from_config(m.get_config()) for m in saved]
+        self._reset_metrics()
+        loss_tracker = metrics_module.Mean(name="loss")
+        logs = {}
+        for step in range(n_steps):
+            index = slice(step * batch_size, (step + 1) * batch_size)
+            bx, by = _take(x, index), y[index]
+            bw = None if sample_weight is None else sample_weight[index]
+            if callback_list:
+                callback_list.on_test_batch_begin(step)
+            loss, y_pred = self._test_step(bx, by, bw)
+            self._update_metrics(loss_tracker, loss, len(by), by, y_pred, bw)
+            logs = self._logs(loss_tracker)
+            if callback_list:
+                callback_list.on_test_batch_end(step, logs)
+        if callback_list:
+            callback_list.on_test_end(logs)
+        if _internal:
+            self._metrics = saved
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for `x`, computed `batch_size` samples at a time into one preallocated array."""
+        batch_size = 32 if batch_size is None else int(batch_size)
+        x, _, _, n = self._prepare(x, None, None)
+        result = None
+        for start in range(0, n, batch_size):
+            batch = self(_unwrap(_take(x, slice(start, start + batch_size))), training=False)
+            batch = np.asarray(ops.convert_to_numpy(batch))
+            if result is None:
+                result = np.empty((n, *batch.shape[1:]), dtype=batch.dtype)
+            result[start : start + len(batch)] = batch
+        if result is None:
+            raise ValueError("`predict` received no samples.")
+        return result
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        from rankconv import metrics as metrics_module
+
+        self._require_compiled("train_on_batch")
+        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+        loss, y_pred = self._train_step(x, y, sample_weight)
+        tracker = metrics_module.Mean(name="loss")
+        self._reset_metrics()
+        self._update_metrics(tracker, loss, n, y, y_pred, sample_weight)
+        logs = self._logs(tracker)
+        return logs if return_dict else (list(logs.values())[0] if len(logs) == 1 else list(logs.values()))
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        return self.evaluate(
+            x,
+            y,
+            batch_size=max(1, len(np.asarray(y))),
+            verbose=0,
+            sample_weight=sample_weight,
+            return_dict=return_dict,
+            _internal=True,
+        )
+
+    def predict_on_batch(self, x):
+        return np.asarray(ops.convert_to_numpy(self(x, training=False)))

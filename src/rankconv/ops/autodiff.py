@@ -1,0 +1,310 @@
+"""Reverse-mode differentiation on a tape: `grad`, `value_and_grad`, `GradientTape`.
+
+A function built from `rankconv.ops` runs on NumPy arrays. When an argument is a `Tracer` (or a
+`Variable` a tape is watching), each op also records its vector-Jacobian product (VJP) on the
+output tracer; `backward` then walks the recorded nodes from the output, newest first. Ops are
+defined with `primitive(forward, vjp)`, so every gradient sits next to its op.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+_creation_order = itertools.count()
+
+
+class Variable:
+    """A named, mutable weight. `value` is the NumPy array; training updates it in place.
+
+    Ops read a variable's value, or, inside a `GradientTape` that watches it, a tracer of it.
+    """
+
+    def __init__(self, value, name: str, path: str | None = None, trainable=True, regularizer=None, constraint=None):
+        self.value = np.asarray(value)
+        self.name = name
+        self.path = path or name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.value.dtype.name
+
+    def numpy(self) -> np.ndarray:
+        return self.value
+
+    def assign(self, value) -> None:
+        value = np.asarray(value)
+        if value.shape != self.value.shape:
+            raise ValueError(
+                f"Cannot assign a value of shape {value.shape} to `{self.path}` of shape {self.value.shape}."
+            )
+        self.value[...] = value
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+class Tracer:
+    """A value computed on a tape: the array, the tracers it came from, and how to send gradients back."""
+
+    __slots__ = ("_order", "_parents", "_vjp", "value")
+    __array_priority__ = 1000  # `ndarray + tracer` defers to Tracer.__radd__
+
+    def __init__(self, value, parents=(), vjp=None):
+        self.value = value
+        self._parents = parents  # ((argument position, Tracer), ...)
+        self._vjp = vjp  # g -> sequence of gradients, one per argument position
+        self._order = next(_creation_order)
+
+    shape = property(lambda self: self.value.shape)
+    ndim = property(lambda self: self.value.ndim)
+    dtype = property(lambda self: self.value.dtype)
+    size = property(lambda self: self.value.size)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __repr__(self):
+        return f"Tracer(shape={self.shape}, dtype={self.dtype})"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "A traced value cannot be turned into a NumPy array inside a differentiated function; "
+            "use rankconv.ops (or ops.stop_gradient) instead of NumPy functions there."
+        )
+
+    # Python operators route to the differentiable ops (bound in rankconv.ops.numpy_ops).
+    def __add__(self, other):
+        return _ops().add(self, other)
+
+    def __radd__(self, other):
+        return _ops().add(other, self)
+
+    def __sub__(self, other):
+        return _ops().subtract(self, other)
+
+    def __rsub__(self, other):
+        return _ops().subtract(other, self)
+
+    def __mul__(self, other):
+        return _ops().multiply(self, other)
+
+    def __rmul__(self, other):
+        return _ops().multiply(other, self)
+
+    def __truediv__(self, other):
+        return _ops().divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().divide(other, self)
+
+    def __neg__(self):
+        return _ops().negative(self)
+
+    def __pow__(self, exponent):
+        return _ops().power(self, exponent)
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def reshape(self, *shape):
+        return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
+
+
+def _ops():
+    from rankconv.ops import numpy_ops
+
+    return numpy_ops
+
+
+# ----------------------------------------------------------------------------- watching variables
+
+_watched: list[dict[int, Tracer]] = []  # a stack: the innermost tape's bindings come last
+
+
+def lift(value):
+    """The value an op computes with: a tracer for watched variables, else the plain array."""
+    if isinstance(value, Variable):
+        for bindings in reversed(_watched):
+            tracer = bindings.get(id(value))
+            if tracer is not None:
+                return tracer
+        return value.value
+    return value
+
+
+def is_traced(value) -> bool:
+    return isinstance(value, Tracer)
+
+
+def raw(value):
+    """The NumPy value of an op argument (a tracer's array, a variable's value, or the value itself)."""
+    if isinstance(value, Tracer):
+        return value.value
+    if isinstance(value, Variable):
+        return value.value
+    return value
+
+
+def primitive(forward: Callable, vjp: Callable, differentiable: Sequence[int] | None = None) -> Callable:
+    """Make `forward` an op that records `vjp` when any positional argument is traced.
+
+    forward(*arrays, **options) -> array. vjp(g, result, *arrays, **options) -> one gradient per
+    positional argument (None where there is none). `differentiable` lists the argument positions
+    that may carry gradients (default: all).
+    """
+
+    @functools.wraps(forward)
+    def op(*args, **kwargs):
+        args = tuple(lift(a) for a in args)
+        positions = range(len(args)) if differentiable is None else differentiable
+        parents = tuple((i, args[i]) for i in positions if i < len(args) and isinstance(args[i], Tracer))
+        values = tuple(raw(a) for a in args)
+        result = forward(*values, **kwargs)
+        if not parents:
+            return result
+        return Tracer(result, parents, lambda g: vjp(g, result, *values, **kwargs))
+
+    op.forward = forward
+    op.vjp = vjp
+    return op
+
+
+def backward(output: Tracer, seed=None, wanted: Sequence[Tracer] = ()) -> list:
+    """Gradients of `output` (seeded with `seed`, default ones) with respect to each of `wanted`."""
+    if not isinstance(output, Tracer):
+        return [None] * len(wanted)
+    seed = np.ones_like(output.value) if seed is None else np.asarray(seed, dtype=output.value.dtype)
+    # collect the graph, then visit nodes newest first: every consumer before its inputs
+    nodes, stack, seen = [], [output], {id(output)}
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for _, parent in node._parents:
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append(parent)
+    nodes.sort(key=lambda n: n._order, reverse=True)
+    grads = {id(output): seed}
+    wanted_ids = {id(w) for w in wanted}
+    for node in nodes:
+        g = grads.get(id(node))
+        if g is None or node._vjp is None:
+            continue
+        if id(node) not in wanted_ids:
+            del grads[id(node)]
+        parent_grads = node._vjp(g)
+        for position, parent in node._parents:
+            pg = parent_grads[position]
+            if pg is None:
+                continue
+            previous = grads.get(id(parent))
+            grads[id(parent)] = pg if previous is None else previous + pg
+    return [grads.get(id(w)) for w in wanted]
+
+
+class GradientTape:
+    """Watch variables while a computation runs, then ask for the gradients of a scalar result.
+
+    with GradientTape(model.trainable_weights) as tape:
+        loss = loss_fn(model(x, training=True), y)
+    grads = tape.gradient(loss)   # one array (or None) per watched variable
+    """
+
+    def __init__(self, variables: Sequence[Variable]):
+        self.variables = list(variables)
+        self._tracers = {id(v): Tracer(v.value) for v in self.variables}
+
+    def __enter__(self):
+        _watched.append(self._tracers)
+        return self
+
+    def __exit__(self, *exc):
+        _watched.remove(self._tracers)
+        return False
+
+    def gradient(self, target) -> list:
+        if isinstance(target, Tracer) and target.size != 1:
+            raise ValueError(f"`gradient` needs a scalar target; received shape {target.shape}.")
+        return backward(target, None, [self._tracers[id(v)] for v in self.variables])
+
+
+def _check_scalar(result, name):
+    value = raw(result)
+    if np.ndim(value) != 0 and np.size(value) != 1:
+        raise ValueError(
+            f"`{name}` differentiates functions with a scalar output; the function returned shape {np.shape(value)}."
+        )
+
+
+def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """`value_and_grad(fn)(*args) -> (fn(*args), gradient)`, JAX-style.
+
+    `argnums` picks the positional arguments to differentiate (an int gives one gradient, a
+    sequence a tuple of them). `fn` must return a scalar and be built from `rankconv.ops`.
+    """
+    several = not isinstance(argnums, int)
+    positions = tuple(argnums) if several else (argnums,)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        for p in positions:
+            if p >= len(args):
+                raise ValueError(f"`argnums` names argument {p}, but the function was called with {len(args)}.")
+        args = list(args)
+        tracers = []
+        for p in positions:
+            value = np.asarray(raw(args[p]))
+            if value.dtype.kind != "f":
+                raise TypeError(
+                    f"Argument {p} must be a floating-point array to be differentiated; received dtype {value.dtype}."
+                )
+            tracers.append(Tracer(value))
+            args[p] = tracers[-1]
+        result = fn(*args, **kwargs)
+        _check_scalar(result, "grad")
+        grads = backward(result, None, tracers)
+        grads = [np.zeros_like(t.value) if g is None else g for g, t in zip(grads, tracers)]
+        value = raw(result)
+        return value, (tuple(grads) if several else grads[0])
+
+    return wrapped
+
+
+def grad(fn: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """`grad(fn)(*args)`: the gradient of scalar `fn` with respect to argument(s) `argnums`."""
+    both = value_and_grad(fn, argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        return both(*args, **kwargs)[1]
+
+    return wrapped
+
+
+def stop_gradient(x):
+    """The value of `x`, with no gradient flowing back through it."""
+    return raw(lift(x))

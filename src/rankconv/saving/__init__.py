@@ -1,0 +1,135 @@
+"""Keras 3's `.keras` model files and `.weights.h5` weight files, both ways.
+
+    model.save("m.keras")                 # the same archive Keras writes
+    model = rankconv.saving.load_model("m.keras")   # files written by Keras load too
+
+A `.keras` file is a zip of `config.json` (the model's architecture), `metadata.json` and
+`model.weights.h5`. Loading never runs code from the file: only whitelisted class names are built,
+zip members and JSON are size- and depth-checked before reading, and every weight is checked
+against its layer before any is assigned. Saving writes a temporary file and renames it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import os
+import warnings
+import zipfile
+
+from rankconv.saving import weights as weights_io
+from rankconv.saving.archive import ModelFileError, atomic_write, parse_json, read_members
+from rankconv.saving.serialization import model_from_config, model_to_config
+
+__all__ = ["ModelFileError", "load_model", "load_weights", "save_model", "save_weights"]
+
+
+def _check_suffix(filepath, suffix, what):
+    if not os.fspath(filepath).endswith(suffix):
+        raise ValueError(f"{what} must end in '{suffix}' (as in Keras 3); received {os.fspath(filepath)!r}.")
+
+
+def save_model(model, filepath, overwrite=True) -> None:
+    """Write `model` to a `.keras` archive that Keras 3's `load_model` reads."""
+    from rankconv import __version__
+
+    _check_suffix(filepath, ".keras", "The file name")
+    config = json.dumps(model_to_config(model), default=_json_default).encode("utf-8")
+    metadata = json.dumps(
+        {
+            "keras_version": "3.15.1",
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+            "saved_by": f"rankconv {__version__}",
+        }
+    ).encode("utf-8")
+    buffer = io.BytesIO()
+    weights_io.write(model, buffer)
+    with atomic_write(filepath, overwrite) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("metadata.json", metadata)
+        archive.writestr("config.json", config)
+        archive.writestr("model.weights.h5", buffer.getvalue())
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"Cannot write {type(value).__name__} to a model config.")
+
+
+def _weight_budget(weights_bytes) -> int:
+    """Elements stored in the weights file: no layer built from the config may allocate more."""
+    import h5py
+
+    total = 0
+    try:
+        with h5py.File(io.BytesIO(weights_bytes), "r") as f:
+
+            def count(name, item):
+                nonlocal total
+                if isinstance(item, h5py.Dataset):
+                    total += int(item.size)
+
+            f.visititems(count)
+    except OSError as error:
+        raise ModelFileError(f"model.weights.h5 is not a readable HDF5 file ({error}).") from None
+    return total
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Load a `.keras` file written by rankconv or by Keras 3 (with layers rankconv supports)."""
+    from rankconv.layers.layer import allocation_limit
+
+    if custom_objects:
+        raise ValueError("`custom_objects` is not supported: rankconv builds only its own classes.")
+    if not safe_mode:
+        warnings.warn("rankconv always loads in safe mode; `safe_mode=False` changes nothing.", stacklevel=2)
+    _check_suffix(filepath, ".keras", "A model file name")
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}.")
+    members = read_members(filepath)
+    config = parse_json(members["config.json"], f"{os.fspath(filepath)}: config.json")
+    with allocation_limit(_weight_budget(members["model.weights.h5"]) + 1024):
+        model = model_from_config(config, f"{os.fspath(filepath)}: config.json")
+    weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    if compile and compile_config:
+        with contextlib.suppress(Exception):
+            _compile_from_config(model, compile_config)
+        if not model.compiled:
+            warnings.warn("The model's compile settings could not be restored; call `compile` yourself.", stacklevel=2)
+    return model
+
+
+def _compile_from_config(model, compile_config):
+    from rankconv import losses, optimizers
+
+    optimizer = optimizers.get(compile_config.get("optimizer") or "rmsprop")
+    loss = compile_config.get("loss")
+    loss = loss if isinstance(loss, str) else losses.get(loss)
+    metrics = compile_config.get("metrics")
+    if metrics is not None and not all(isinstance(m, str) for m in metrics):
+        metrics = None
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def save_weights(model, filepath, overwrite=True) -> None:
+    """Write the weights alone to a `.weights.h5` file (Keras 3's layout)."""
+    _check_suffix(filepath, ".weights.h5", "A weights file name")
+    with atomic_write(filepath, overwrite) as temporary:
+        weights_io.write(model, temporary)
+
+
+def load_weights(model, filepath) -> None:
+    """Load a `.weights.h5` file (rankconv's or Keras's) into `model`, checking every shape first."""
+    _check_suffix(filepath, ".weights.h5", "A weights file name")
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No weights file at {os.fspath(filepath)!r}.")
+    size = os.path.getsize(filepath)
+    if size > 8 * 2**30:
+        raise ModelFileError(f"{os.fspath(filepath)} is {size:,} bytes, over the limit.")
+    with open(filepath, "rb") as handle:
+        weights_io.read(model, handle.read(), os.fspath(filepath))

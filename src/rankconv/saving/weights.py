@@ -1,0 +1,128 @@
+"""Keras 3's weight file layout (`model.weights.h5`, `.weights.h5`).
+
+Each layer of `model.layers` has a group `layers/<snake_case(class)>[_N]/vars` (N counts earlier
+layers of the same class) holding datasets "0", "1", … in the order the layer created its
+variables, trainable ones first. Functional models list their InputLayers there too; Sequential
+models do not. The top level also has an empty `vars` group.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from rankconv.layers.core import InputLayer
+from rankconv.layers.layer import to_snake_case
+from rankconv.saving.archive import ModelFileError
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as error:  # pragma: no cover - h5py is a dependency
+        raise ImportError("Saving and loading Keras files needs h5py: pip install h5py") from error
+    return h5py
+
+
+def saved_variables(layer):
+    """A layer's variables in Keras's file order: created-trainable first, then the others."""
+    return [v for v in layer.variables if v.trainable] + [v for v in layer.variables if not v.trainable]
+
+
+def layer_groups(model):
+    """(group name, layer) for each layer the file holds, in Keras's order and naming."""
+    from rankconv.models.functional import Sequential
+
+    used: dict[str, int] = {}
+    groups = []
+    for layer in model.layers:
+        if isinstance(model, Sequential) and isinstance(layer, InputLayer):
+            continue
+        base = to_snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            name = f"{base}_{used[base]}"
+        else:
+            used[base] = 0
+            name = base
+        groups.append((name, layer))
+    return groups
+
+
+def write(model, target) -> None:
+    """Write the model's weights to `target` (a path or a binary file object) in Keras's layout."""
+    h5py = _h5py()
+    with h5py.File(target, "w") as f:
+        layers = f.create_group("layers")
+        for name, layer in layer_groups(model):
+            group = layers.create_group(name).create_group("vars")
+            group.attrs["name"] = layer.name
+            for i, variable in enumerate(saved_variables(layer)):
+                group.create_dataset(str(i), data=variable.value)
+        f.create_group("vars").attrs["name"] = model.name
+
+
+def _check_group(group, where, h5py):
+    for key in group:
+        link = group.get(key, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise ModelFileError(f"{where}/{key} is a {type(link).__name__}; only plain datasets are read.")
+
+
+def _dataset_value(dataset, where, expected_shape):
+    if dataset.is_virtual or dataset.external:
+        raise ModelFileError(f"{where} refers to data outside the file; refusing to read it.")
+    if dataset.dtype.kind not in "fiub":
+        raise ModelFileError(f"{where} holds {dataset.dtype} data; weights must be numeric.")
+    if tuple(dataset.shape) != tuple(expected_shape):
+        return None
+    return dataset[()]
+
+
+def read(model, source, where="model.weights.h5") -> None:
+    """Load weights from `source` (a path, bytes, or a binary file object) into the model's layers.
+
+    Every group and dataset is checked before anything is assigned: shapes against the layers'
+    variables (an error names the layer), no links, no external or virtual data, numeric dtypes.
+    """
+    h5py = _h5py()
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        f = h5py.File(source, "r")
+    except OSError as error:
+        raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
+    assignments = []
+    with f:
+        if "layers" not in f:
+            raise ModelFileError(f"{where} has no 'layers' group; it is not a Keras 3 weights file.")
+        _check_group(f["layers"], f"{where}:layers", h5py)
+        for name, layer in layer_groups(model):
+            variables = saved_variables(layer)
+            path = f"{where}:layers/{name}/vars"
+            if name not in f["layers"]:
+                if variables:
+                    raise ModelFileError(f"{where} has no weights for layer '{layer.name}' (group layers/{name}).")
+                continue
+            group = f["layers"][name]
+            _check_group(group, f"{where}:layers/{name}", h5py)
+            vars_group = group.get("vars")
+            if vars_group is None:
+                raise ModelFileError(f"{path} is missing.")
+            _check_group(vars_group, path, h5py)
+            stored = sorted((k for k in vars_group if k.isdigit()), key=int)
+            if len(stored) != len(variables):
+                raise ModelFileError(
+                    f"Layer '{layer.name}' ({type(layer).__name__}) has {len(variables)} weights; {path} holds {len(stored)}."
+                )
+            for key, variable in zip(stored, variables):
+                value = _dataset_value(vars_group[key], f"{path}/{key}", variable.shape)
+                if value is None:
+                    raise ModelFileError(
+                        f"Layer '{layer.name}' weight '{variable.name}' has shape {variable.shape}; "
+                        f"{path}/{key} holds shape {tuple(vars_group[key].shape)}."
+                    )
+                assignments.append((variable, value))
+    for variable, value in assignments:
+        variable.value[...] = np.asarray(value, dtype=variable.value.dtype)
