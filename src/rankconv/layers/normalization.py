@@ -228,7 +228,19 @@ class LayerNormalization(_Normalization):
             raise ValueError(
                 f"LayerNormalization '{self.name}': the normalised axes must have known sizes; input shape {tuple(input_shape)}."
             )
-        self._add_scale_and_center(shape)
+        # as Keras: once built, `axis` is a sorted list (and so appears in the config)
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        if self.rms_scaling:
+            # Keras's (deprecated) rms_scaling always has a gamma and never a beta
+            self.gamma = self.add_weight(
+                shape,
+                self.gamma_initializer,
+                "gamma",
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+            )
+        else:
+            self._add_scale_and_center(shape)
         super().build(input_shape)
 
     def call(self, inputs):
@@ -236,9 +248,11 @@ class LayerNormalization(_Normalization):
         axes = tuple(self._axes(rank))
         broadcast = [ops.shape(inputs)[a] if a in axes else 1 for a in range(rank)]
         if self.rms_scaling:
-            variance = ops.mean(ops.square(inputs), axis=axes, keepdims=True)
+            # Keras divides the *uncentred* input by the square root of the (centred) variance here
+            mean = ops.mean(inputs, axis=axes, keepdims=True)
+            variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=axes, keepdims=True)
             outputs = ops.divide(inputs, ops.sqrt(ops.add(variance, self.epsilon)))
-            return ops.multiply(outputs, ops.reshape(self.gamma, broadcast)) if self.scale else outputs
+            return ops.multiply(outputs, ops.reshape(self.gamma, broadcast))
         mean = ops.mean(inputs, axis=axes, keepdims=True)
         centred = ops.subtract(inputs, mean)
         variance = ops.mean(ops.square(centred), axis=axes, keepdims=True)

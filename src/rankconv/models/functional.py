@@ -82,7 +82,7 @@ class Model(Trainer, Layer):
             if layer.name == name:
                 return layer
         raise ValueError(
-            f"Model '{self.name}' has no layer named {name!r}; its layers are {[l.name for l in self.layers]}."
+            f"Model '{self.name}' has no layer named {name!r}; its layers are {[layer.name for layer in self.layers]}."
         )
 
     def summary(self, print_fn=print, line_length=None):
