@@ -126,3 +126,11 @@ def test_lower_refusals_say_which_condition_fails():
     layer.build((None, 10, 3, 1))
     with pytest.raises(ValueError, match="`axis`"):
         lower(layer, axis=2)
+
+
+def test_input_helpers_check_their_arguments():
+    assert lift_inputs(np.ones((2, 5, 3)), "CHANNELS_LAST").shape == (2, 5, 3, 1)
+    with pytest.raises(ValueError, match="`data_format`"):
+        lift_inputs(np.ones((2, 5, 3)), "channels_lsat")
+    with pytest.raises(ValueError, match="one channel"):
+        lower_inputs(np.ones((2, 5, 7, 3)))

@@ -205,3 +205,23 @@ def test_bad_constructor_arguments(make, match):
 def test_count_params_before_build():
     with pytest.raises(ValueError, match="not built"):
         Conv1D(2, 2).count_params()
+
+
+def test_building_twice_does_not_duplicate_weights():
+    layer = Conv2D(2, 2)
+    layer.build((None, 5, 5, 3))
+    kernel = layer.kernel
+    layer.build((None, 5, 5, 3))
+    assert len(layer.weights) == 2 and layer.kernel is kernel and layer.count_params() == 26
+
+
+def test_layer_padding_message_lists_what_layers_take():
+    with pytest.raises(ValueError, match="\\('valid', 'same'\\).*received padding='causal'"):
+        Conv2D(2, 3, padding="causal")
+    assert Conv1D(2, 3, padding="CAUSAL").padding == "causal"
+
+
+def test_dtype_policy_without_a_name_is_float32():
+    from rankconv.layers.layer import normalize_dtype
+
+    assert normalize_dtype({"class_name": "DTypePolicy", "config": {}}) == "float32"

@@ -290,3 +290,43 @@ def test_vjp_rejects_wrong_gradient_shape():
     w = np.zeros((3, 2, 4))
     with pytest.raises(ValueError, match="`grad` must have the output's shape \\(1, 6, 4\\)"):
         conv_vjp(np.zeros((1, 8, 4)), x, w)
+
+
+def test_padding_that_crops_more_than_the_axis_is_refused():
+    x, w = np.ones((1, 7, 2)), np.ones((3, 2, 1))
+    with pytest.raises(ValueError, match="`padding` crops more than spatial axis 0"):
+        conv(x, w, padding=((-8, 5),))
+    with pytest.raises(ValueError, match="`padding` crops more"):
+        conv_general(x, w, 1, ((5, -9),))
+
+
+def test_huge_strides_cost_nothing():
+    import time
+
+    x = np.ones((1, 10, 10, 4), np.float32)
+    w = np.ones((1, 1, 4, 4), np.float32)
+    start = time.perf_counter()
+    y = conv(x, w, strides=3000)
+    dx, dw = conv_vjp(np.ones_like(y), x, w, strides=3000)
+    conv(np.ones((1, 10, 4), np.float32), np.ones((1, 4, 4), np.float32), strides=10**8)
+    assert y.shape == (1, 1, 1, 4) and time.perf_counter() - start < 1
+    np.testing.assert_array_equal(dx[0, 0, 0], 4)
+    assert dx[0, 1:].sum() == 0
+
+
+def test_messages_use_the_callers_layout():
+    with pytest.raises(ValueError, match="output's shape \\(2, 4, 5, 8\\); received \\(2, 4, 5, 7\\)"):
+        conv_vjp(np.ones((2, 4, 5, 7)), np.ones((2, 3, 7, 9)), np.ones((3, 2, 3, 4)), data_format="channels_first")
+    with pytest.raises(ValueError, match="inputs \\(2, 3, 2, 9\\)"):
+        conv(np.ones((2, 3, 2, 9)), np.ones((3, 2, 3, 4)), data_format="channels_first")
+    with pytest.raises(ValueError, match="Use more padding"):
+        conv(np.ones((1, 2, 1)), np.ones((5, 1, 1)), padding=((1, 0),))
+
+
+def test_empty_kernels_are_refused():
+    with pytest.raises(ValueError, match="`kernel` must not have an axis of size 0"):
+        conv(np.ones((1, 5, 2)), np.ones((0, 2, 3)))
+    with pytest.raises(ValueError, match="size 0"):
+        conv(np.ones((1, 5, 2)), np.ones((1, 2, 0)))
+    with pytest.raises(ValueError, match="`rhs_dilation`"):
+        conv_general(np.ones((1, 5, 2)), np.ones((1, 2, 1)), rhs_dilation=0)

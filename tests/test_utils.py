@@ -123,3 +123,25 @@ class TestOutputLength:
         assert padding_pairs((6,), (3,), (2,), (1,), "same") == ((0, 1),)
         assert padding_pairs((10,), (3,), (1,), (4,), "causal") == ((8, 0),)
         assert padding_pairs((10, 7), (3, 3), (1, 1), (1, 1), ((1, 2), (0, 3))) == ((1, 2), (0, 3))
+
+
+def test_modes_are_checked_and_lengths_must_agree():
+    assert conv_output_length(10, 3, "SAME", 2) == 5
+    with pytest.raises(ValueError, match="`padding`"):
+        conv_output_length(10, 3, "bogus", 2)
+    assert padding_pairs((10,), (3,), (1,), (1,), "VALID") == ((0, 0),)
+    with pytest.raises(ValueError, match="`kernel_shape` must have 2 entries"):
+        padding_pairs((10, 10), (3,), (1,), (1,), "same")
+
+
+def test_float_and_bool_padding_amounts_are_refused():
+    with pytest.raises(ValueError, match="pair of ints"):
+        normalize_padding(((1.5, 2),), rank=1)
+    with pytest.raises(ValueError, match="pair of ints"):
+        normalize_padding(((True, 2),), rank=1)
+
+
+def test_zero_dimensional_arrays_are_ints():
+    import numpy as np
+
+    assert normalize_tuple(np.array(3), 2, "kernel_size") == (3, 3)

@@ -1,7 +1,46 @@
 """rankconv: Keras's convolution system on NumPy, one rank-generic convolution for every rank."""
 
-from rankconv import activations, constraints, equivalence, initializers, layers, ops, regularizers, utils
+from rankconv import (
+    activations,
+    callbacks,
+    constraints,
+    equivalence,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    regularizers,
+    saving,
+    utils,
+)
+from rankconv.layers import Input
+from rankconv.models import Model, Sequential
+from rankconv.ops import GradientTape, grad, value_and_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "constraints", "equivalence", "initializers", "layers", "ops", "regularizers", "utils"]
+__all__ = [
+    "GradientTape",
+    "Input",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "constraints",
+    "equivalence",
+    "grad",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "ops",
+    "optimizers",
+    "regularizers",
+    "saving",
+    "utils",
+    "value_and_grad",
+]

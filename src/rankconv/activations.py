@@ -11,6 +11,11 @@ def linear(x):
     return x
 
 
+def gelu(x, approximate=False):
+    """Keras's `activations.gelu`: the exact (erf) form unless `approximate=True`."""
+    return nn.gelu(x, approximate=approximate)
+
+
 _BY_NAME: dict[str, Callable] = {
     "linear": linear,
     "relu": nn.relu,
@@ -24,7 +29,7 @@ _BY_NAME: dict[str, Callable] = {
     "softsign": nn.softsign,
     "silu": nn.silu,
     "swish": nn.silu,
-    "gelu": nn.gelu,
+    "gelu": gelu,
     "softmax": nn.softmax,
 }
 

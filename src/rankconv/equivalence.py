@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rankconv import utils
 from rankconv.layers.conv import Conv, Conv1D, Conv2D, Conv3D
 
 _BY_RANK = {1: Conv1D, 2: Conv2D, 3: Conv3D}
@@ -134,7 +135,7 @@ def _spatial_axis(axis: int, rank: int) -> int:
 def lift_inputs(x, data_format: str = "channels_last") -> np.ndarray:
     """Inputs of a rank-N layer → inputs of its `lift`: the channels become the last spatial axis."""
     x = np.asarray(x)
-    if data_format == "channels_last":
+    if utils.normalize_data_format(data_format) == "channels_last":
         return x[..., np.newaxis]
     return np.moveaxis(x, 1, -1)[:, np.newaxis]
 
@@ -144,6 +145,12 @@ def lower_inputs(x, axis: int = -1, data_format: str = "channels_last") -> np.nd
     x = np.asarray(x)
     rank = x.ndim - 2
     axis = _spatial_axis(axis, rank)
-    if data_format == "channels_last":
+    channels_last = utils.normalize_data_format(data_format) == "channels_last"
+    channels = x.shape[-1] if channels_last else x.shape[1]
+    if channels != 1:
+        raise ValueError(
+            f"`lower_inputs` needs inputs with one channel (what `lower` requires); received shape {x.shape}."
+        )
+    if channels_last:
         return np.moveaxis(x[..., 0], axis + 1, -1)
     return np.moveaxis(x[:, 0], axis + 1, 1)

@@ -122,6 +122,9 @@ class VarianceScaling(_Seeded):
         self.output_axes = None if output_axes is None else list(output_axes)
         if scale <= 0:
             raise ValueError(f"`scale` must be positive; received scale={scale!r}.")
+        mode = mode.lower() if isinstance(mode, str) else mode
+        distribution = distribution.lower() if isinstance(distribution, str) else distribution
+        distribution = {"normal": "truncated_normal"}.get(distribution, distribution)  # Keras's alias
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"`mode` must be 'fan_in', 'fan_out' or 'fan_avg'; received mode={mode!r}.")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):

@@ -24,6 +24,7 @@ class Regularizer(objects.Configurable):
 @objects.register("l1")
 class L1(Regularizer):
     def __init__(self, l1=0.01):
+        l1 = 0.01 if l1 is None else l1
         # Keras keeps L1's factor as a float32 tensor, so its config shows the float32 value
         # (0.01 → 0.009999999776482582); L2 and L1L2 keep Python floats.
         self.l1 = float(np.float32(_check_factor(l1, "l1")))
@@ -38,6 +39,7 @@ class L1(Regularizer):
 @objects.register("l2")
 class L2(Regularizer):
     def __init__(self, l2=0.01):
+        l2 = 0.01 if l2 is None else l2
         self.l2 = _check_factor(l2, "l2")
 
     def __call__(self, x):
@@ -50,6 +52,7 @@ class L2(Regularizer):
 @objects.register("l1l2", "l1_l2")
 class L1L2(Regularizer):
     def __init__(self, l1=0.0, l2=0.0):
+        l1, l2 = (0.0 if l1 is None else l1), (0.0 if l2 is None else l2)
         self.l1 = _check_factor(l1, "l1")
         self.l2 = _check_factor(l2, "l2")
 

@@ -28,6 +28,8 @@ def normalize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tuple
     expected = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value!r}"
     if isinstance(value, bool):
         raise ValueError(f"{expected}, which is a bool, not an integer.")
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, numbers.Integral):
         values = (int(value),) * n
     else:
@@ -93,12 +95,14 @@ def normalize_padding(value, rank: int | None = None, allow_causal: bool = True)
         pair = (item, item) if isinstance(item, numbers.Integral) else item
         try:
             lo, hi = pair
-            pairs.append((int(lo), int(hi)))
         except (TypeError, ValueError):
+            lo = hi = None
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi)):
             raise ValueError(
                 f"Each entry of `padding` must be an int or a (lo, hi) pair of ints. "
                 f"Received padding={value!r}, including {item!r}."
-            ) from None
+            )
+        pairs.append((int(lo), int(hi)))
     return tuple(pairs)
 
 
@@ -127,6 +131,7 @@ def conv_output_length(length: int | None, kernel: int, padding, stride: int = 1
         return None
     span = effective_kernel_size(kernel, dilation)
     if isinstance(padding, str):
+        padding = normalize_padding(padding)
         if padding == "same":
             return -(-length // stride)
         padded = length + (span - 1 if padding == "causal" else 0)
@@ -148,8 +153,13 @@ def padding_pairs(
     "same" follows TensorFlow: the total is what makes the output `ceil(n / s)` long, and when it
     is odd the extra zero goes after (on the high side). "causal" puts all of `d * (k - 1)` before.
     """
+    rank = len(spatial_shape)
+    for argument, values in (("kernel_shape", kernel_shape), ("strides", strides), ("dilation_rate", dilation_rate)):
+        if len(values) != rank:
+            raise ValueError(f"`{argument}` must have {rank} entries, one per spatial axis; received {tuple(values)}.")
+    padding = normalize_padding(padding, rank=rank)
     if not isinstance(padding, str):
-        return tuple((int(lo), int(hi)) for lo, hi in padding)
+        return padding
     pairs = []
     for n, k, s, d in zip(spatial_shape, kernel_shape, strides, dilation_rate):
         span = effective_kernel_size(k, d)

@@ -44,7 +44,11 @@ class Conv(Layer):
         name=None,
         dtype=None,
         trainable=True,
+        lora_rank=None,
+        lora_alpha=None,
     ):
+        if lora_rank or lora_alpha:
+            raise ValueError("LoRA (`lora_rank`, `lora_alpha`) is not supported.")
         if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
             raise ValueError(f"`rank` must be an integer >= 1; received rank={rank!r}.")
         self.rank = int(rank)
@@ -63,15 +67,17 @@ class Conv(Layer):
             self.kernel_size = utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
             self.strides = utils.normalize_tuple(strides, self.rank, "strides")
             self.dilation_rate = utils.normalize_tuple(dilation_rate, self.rank, "dilation_rate")
-            self.padding = utils.normalize_padding(padding, allow_causal=self.rank == 1)
             self.data_format = utils.normalize_data_format(data_format)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
-        if not isinstance(self.padding, str):
+        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        if not isinstance(padding, str) or padding.lower() not in allowed:
             raise ValueError(
-                f"{where}: `padding` must be 'valid', 'same'{' or causal' if self.rank == 1 else ''} in a layer, "
-                f"as in Keras; received padding={padding!r}. Explicit pairs are available in rankconv.ops.conv."
+                f"{where}: `padding` must be one of {allowed} (case-insensitive), as in Keras; received "
+                f"padding={padding!r}."
+                + ("" if isinstance(padding, str) else " Explicit pairs are available in rankconv.ops.conv.")
             )
+        self.padding = padding.lower()
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"{where}: `strides > 1` cannot be combined with `dilation_rate > 1` in a layer, as in Keras "

@@ -55,7 +55,7 @@ def normalize_dtype(dtype, allowed=FLOAT_DTYPES) -> str:
     if dtype is None:
         return "float32"
     if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name")
+        dtype = (dtype.get("config") or {}).get("name") or "float32"
     try:
         name = np.dtype(dtype).name
     except TypeError:
@@ -126,8 +126,25 @@ def _call_arguments(cls) -> frozenset:
 # ----------------------------------------------------------------------------- layers
 
 
+def _build_once(build):
+    """A layer's weights are made once: building a built layer again does nothing."""
+
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        if self.built:
+            return None
+        return build(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Layer:
     """Base class: `__call__` builds the layer from the first input's shape, then calls `call`."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _build_once(cls.__dict__["build"])
 
     def __init__(self, name=None, dtype=None, trainable=True, activity_regularizer=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):

@@ -82,6 +82,11 @@ class Trainer:
         self.compiled = True
         self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
 
+    @property
+    def metrics(self) -> list:
+        """The compiled metric objects (built at the first batch, when the label shapes are known)."""
+        return list(self._metrics or [])
+
     def _require_compiled(self, method):
         if not self.compiled:
             raise ValueError(f"You must call `compile(optimizer, loss)` before `{method}`.")
@@ -91,14 +96,7 @@ class Trainer:
 
         if self._metrics is not None:
             return
-        built = []
-        loss_name = getattr(self.loss, "name", None)
-        for spec in self._metric_specs:
-            if spec in ("accuracy", "acc"):
-                metric = metrics_module.resolve_accuracy(loss_name, np.shape(y_true), np.shape(y_pred))
-            else:
-                metric = metrics_module.get(spec)
-            built.append(metric)
+        built = [metrics_module.get_metric(spec, np.shape(y_true), np.shape(y_pred)) for spec in self._metric_specs]
         self._metrics = built
 
     def get_compile_config(self):
@@ -278,6 +276,7 @@ class Trainer:
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        self.optimizer.finalize_variable_values(self.trainable_weights)
         callback_list.on_train_end(epoch_logs if epochs > initial_epoch else {})
         return self.history
 

@@ -117,6 +117,9 @@ class Tracer:
     def __pow__(self, exponent):
         return _ops().power(self, exponent)
 
+    def __rpow__(self, base):
+        return _ops().power(base, self)
+
     def __matmul__(self, other):
         return _ops().matmul(self, other)
 
@@ -221,6 +224,10 @@ def backward(output: Tracer, seed=None, wanted: Sequence[Tracer] = ()) -> list:
             pg = parent_grads[position]
             if pg is None:
                 continue
+            # a gradient has its argument's dtype, whatever the dtypes it was combined with
+            dtype = parent.value.dtype if isinstance(parent.value, np.ndarray) else None
+            if dtype is not None and dtype.kind == "f" and np.asarray(pg).dtype != dtype:
+                pg = np.asarray(pg).astype(dtype)
             previous = grads.get(id(parent))
             grads[id(parent)] = pg if previous is None else previous + pg
     return [grads.get(id(w)) for w in wanted]
@@ -236,9 +243,20 @@ class GradientTape:
 
     def __init__(self, variables: Sequence[Variable]):
         self.variables = list(variables)
-        self._tracers = {id(v): Tracer(v.value) for v in self.variables}
+        self._tracers = {}
+
+    def _bind(self):
+        # A variable an enclosing tape already watches is bound to a child of that tape's tracer,
+        # so gradients reach every tape that watches it (as with nested tf.GradientTape).
+        for v in self.variables:
+            outer = lift(v)
+            if isinstance(outer, Tracer):
+                self._tracers[id(v)] = Tracer(v.value, ((0, outer),), lambda g: (g,))
+            else:
+                self._tracers[id(v)] = Tracer(v.value)
 
     def __enter__(self):
+        self._bind()
         _watched.append(self._tracers)
         return self
 
@@ -272,11 +290,17 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         for p in positions:
-            if p >= len(args):
+            if not -len(args) <= p < len(args):
                 raise ValueError(f"`argnums` names argument {p}, but the function was called with {len(args)}.")
         args = list(args)
+        chosen = [p % len(args) for p in positions]
         tracers = []
-        for p in positions:
+        for p in chosen:
+            if isinstance(lift(args[p]), Tracer):
+                raise NotImplementedError(
+                    "Higher-order derivatives (grad of a function that itself takes traced values) are not "
+                    "supported: rankconv's tape records first derivatives only."
+                )
             value = np.asarray(raw(args[p]))
             if value.dtype.kind != "f":
                 raise TypeError(

@@ -105,24 +105,45 @@ def _geometry(batch, padded_shape, kernel_shape, strides, dilation) -> _Geometry
     return _Geometry(batch, tuple(padded_shape), output_shape, tuple(strides), grid, tuple(taps), rows)
 
 
+def _pad_windows(spatial, pairs):
+    """Per axis: where the data lands in the padded array and which of its cells land there.
+
+    Padding (lo, hi) puts `lo` zeros before and `hi` after; negative amounts cut cells off that
+    end, possibly past the data into the padding of the other side.
+    """
+    target, source = [], []
+    for n, (lo, hi) in zip(spatial, pairs):
+        length = n + lo + hi
+        start, stop = max(lo, 0), min(lo + n, length)
+        stop = max(start, stop)
+        target.append(slice(start, stop))
+        source.append(slice(start - lo, stop - lo))
+    return target, source
+
+
 def _pad(x: np.ndarray, pairs) -> np.ndarray:
     """Zero-pad (or crop, for negative amounts) the spatial axes of channels-last `x`."""
     if all(lo == 0 and hi == 0 for lo, hi in pairs):
         return x
-    crop = tuple(slice(max(-lo, 0), x.shape[i + 1] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
-    x = x[(slice(None), *crop)]
-    grow = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pairs] + [(0, 0)]
-    return np.pad(x, grow)
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
+        return np.pad(x, [(0, 0), *pairs, (0, 0)])
+    spatial = x.shape[1:-1]
+    out = np.zeros((x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(spatial, pairs)), x.shape[-1]), dtype=x.dtype)
+    target, source = _pad_windows(spatial, pairs)
+    out[(slice(None), *target)] = x[(slice(None), *source)]
+    return out
 
 
 def _unpad(x: np.ndarray, pairs, original_spatial) -> np.ndarray:
-    """Adjoint of `_pad`: drop padded cells, and put zeros back where `_pad` cropped."""
-    take = tuple(slice(max(lo, 0), x.shape[i + 1] - max(hi, 0)) for i, (lo, hi) in enumerate(pairs))
-    x = x[(slice(None), *take)]
-    if any(lo < 0 or hi < 0 for lo, hi in pairs):
-        x = np.pad(x, [(0, 0)] + [(max(-lo, 0), max(-hi, 0)) for lo, hi in pairs] + [(0, 0)])
-    assert x.shape[1:-1] == tuple(original_spatial)
-    return x
+    """Adjoint of `_pad`: the padded array's cells that came from the data, zeros for cells cut off."""
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    target, source = _pad_windows(original_spatial, pairs)
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
+        return x[(slice(None), *target)]
+    out = np.zeros((x.shape[0], *original_spatial, x.shape[-1]), dtype=x.dtype)
+    out[(slice(None), *source)] = x[(slice(None), *target)]
+    return out
 
 
 def _dilate(x: np.ndarray, factors) -> np.ndarray:
@@ -344,47 +365,60 @@ def _kernel_grad_taps(phases, grad_grid, geometry, groups, kernel_taps_shape, dt
 # ----------------------------------------------------------------------------- conv_general
 
 
-def _check_general(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
+def _check_general(
+    x, kernel, strides, padding, lhs_dilation, rhs_dilation, shown_shape=None, dilation_name="rhs_dilation"
+):
+    """Validate a call; messages show the inputs as the caller passed them (`shown_shape`)."""
+    shown = tuple(shown_shape) if shown_shape is not None else x.shape
     if x.ndim < 3:
         raise ValueError(
             "`inputs` must have shape (batch, *spatial, channels) with at least one spatial axis; "
-            f"received shape {x.shape}."
+            f"received shape {shown}."
         )
     rank = x.ndim - 2
     if kernel.ndim != rank + 2:
         raise ValueError(
             f"`kernel` must have shape (*kernel_spatial, channels // groups, filters) with {rank} spatial "
-            f"axes to match `inputs` of shape {x.shape}; received kernel shape {kernel.shape}."
+            f"axes to match `inputs` of shape {shown}; received kernel shape {kernel.shape}."
         )
+    if 0 in kernel.shape:
+        raise ValueError(f"`kernel` must not have an axis of size 0; received kernel shape {kernel.shape}.")
     channels, per_group, filters = x.shape[-1], kernel.shape[-2], kernel.shape[-1]
-    if per_group == 0 or channels % per_group != 0:
+    if channels % per_group != 0:
         raise ValueError(
             f"The input's {channels} channels must be a multiple of the kernel's input-channel axis "
-            f"(kernel.shape[-2] = {per_group}); received inputs {x.shape} and kernel {kernel.shape}."
+            f"(kernel.shape[-2] = {per_group}); received inputs {shown} and kernel {kernel.shape}."
         )
     groups = channels // per_group
     if filters % groups != 0:
         raise ValueError(
             f"The kernel's {filters} filters must be divisible by the {groups} groups implied by "
-            f"inputs {x.shape} and kernel {kernel.shape}."
+            f"inputs {shown} and kernel {kernel.shape}."
         )
     strides = utils.normalize_tuple(strides, rank, "strides")
     lhs_dilation = utils.normalize_tuple(lhs_dilation, rank, "lhs_dilation")
-    rhs_dilation = utils.normalize_tuple(rhs_dilation, rank, "dilation_rate")
+    rhs_dilation = utils.normalize_tuple(rhs_dilation, rank, dilation_name)
     pairs = utils.normalize_padding(padding, rank=rank, allow_causal=False)
     if isinstance(pairs, str):
         raise ValueError(f"conv_general takes explicit (lo, hi) padding pairs; received padding={padding!r}.")
     dilated = [(n - 1) * f + 1 for n, f in zip(x.shape[1:-1], lhs_dilation)]
+    for axis, (n, (lo, hi)) in enumerate(zip(dilated, pairs)):
+        if max(-lo, 0) + max(-hi, 0) > n:
+            raise ValueError(
+                f"`padding` crops more than spatial axis {axis} holds: {(lo, hi)} on an axis of {n} cells "
+                f"(inputs {shown}, padding {pairs})."
+            )
     padded = [n + lo + hi for n, (lo, hi) in zip(dilated, pairs)]
     kernel_spatial = kernel.shape[:-2]
+    unpadded = all(lo == 0 and hi == 0 for lo, hi in pairs)
     for axis, (p, k, d) in enumerate(zip(padded, kernel_spatial, rhs_dilation)):
         span = utils.effective_kernel_size(k, d)
         if p < span:
+            advice = " Use padding='same' or a longer input." if unpadded else " Use more padding or a longer input."
             raise ValueError(
                 f"The kernel is larger than the (padded) input along spatial axis {axis}: the kernel spans "
                 f"{span} cells (kernel size {k}, dilation {d}) but the input has {p} after padding "
-                f"(inputs {x.shape}, kernel {kernel.shape}, padding {pairs}). Use padding='same' or a "
-                f"longer input."
+                f"(inputs {shown}, kernel {kernel.shape}, padding {pairs}).{advice}"
             )
     return strides, pairs, lhs_dilation, rhs_dilation, groups
 
@@ -433,14 +467,20 @@ class _Layout:
 def _layout(x_shape, kernel_shape, strides, pairs, lhs_dilation, rhs_dilation, groups) -> _Layout:
     rank = len(x_shape) - 2
     dilated = tuple((n - 1) * f + 1 for n, f in zip(x_shape[1:-1], lhs_dilation))
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(dilated, pairs))
-    spatial, kernel_spatial = list(padded), list(kernel_shape[:-2])
+    full = tuple(n + lo + hi for n, (lo, hi) in zip(dilated, pairs))
+    kernel_spatial = list(kernel_shape[:-2])
     strides, dilation = list(strides), list(rhs_dilation)
     channels = x_shape[-1]
     output = tuple(
-        (p - utils.effective_kernel_size(k, d)) // s + 1
-        for p, k, s, d in zip(padded, kernel_spatial, strides, dilation)
+        (p - utils.effective_kernel_size(k, d)) // s + 1 for p, k, s, d in zip(full, kernel_spatial, strides, dilation)
     )
+    # Cells past the last window are never read: crop them (see `_read_pairs`), so that a stride
+    # much larger than the input costs nothing; with one output on an axis, its stride is moot.
+    padded = tuple(
+        (o - 1) * s + utils.effective_kernel_size(k, d) for o, s, k, d in zip(output, strides, kernel_spatial, dilation)
+    )
+    strides = [1 if o == 1 else s for o, s in zip(output, strides)]
+    spatial = list(padded)
     unfolded = []
     for axis in range(rank):
         k, out, p = kernel_spatial[axis], output[axis], spatial[axis]
@@ -546,6 +586,14 @@ def _setup(x, kernel, strides, padding, lhs_dilation, rhs_dilation):
     return x.astype(dtype, copy=False), kernel.astype(dtype, copy=False), layout, dtype
 
 
+def _read_pairs(layout: _Layout):
+    """The padding pairs, with the high side cut back to the cells the windows read."""
+    pairs = []
+    for n, (lo, _), p in zip(layout.dilated_spatial, layout.pairs, layout.padded_spatial):
+        pairs.append((lo, p - n - lo))
+    return tuple(pairs)
+
+
 def _work_kernel(kernel, layout: _Layout):
     for unfolded in layout.unfolded:
         kernel = _unfold_kernel(kernel, unfolded.axis)
@@ -553,8 +601,8 @@ def _work_kernel(kernel, layout: _Layout):
 
 
 def _work_input(x_chunk, layout: _Layout):
-    """Dilate, pad and unfold a chunk of samples: the array the row products read."""
-    x_work = _pad(_dilate(x_chunk, layout.lhs_dilation), layout.pairs)
+    """Dilate, pad (and crop unread cells) and unfold a chunk of samples: the array the row products read."""
+    x_work = _pad(_dilate(x_chunk, layout.lhs_dilation), _read_pairs(layout))
     for unfolded in layout.unfolded:
         x_work = _unfold_input(x_work, unfolded, layout.groups)
     return x_work
@@ -623,7 +671,7 @@ def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, r
         dx_work = _merge_phases(dx_rows, geometry)
         for unfolded in reversed(layout.unfolded):
             dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
-        dx_chunk = _unpad(dx_work, layout.pairs, layout.dilated_spatial)
+        dx_chunk = _unpad(dx_work, _read_pairs(layout), layout.dilated_spatial)
         dx[start:stop] = dx_chunk[(slice(None), *(slice(None, None, f) for f in layout.lhs_dilation))]
         phases = _split_phases(x_work, geometry)
         dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
@@ -665,6 +713,10 @@ def _front_end(inputs, kernel, strides, padding, data_format, dilation_rate):
             f"of shape {np.shape(inputs)}; received kernel shape {kernel.shape}."
         )
     pairs = utils.padding_pairs(x.shape[1:-1], kernel.shape[:-2], strides, dilation_rate, padding)
+    # validate here too, so that messages show the inputs in the caller's layout
+    _check_general(
+        x, kernel, strides, pairs, 1, dilation_rate, shown_shape=np.shape(inputs), dilation_name="dilation_rate"
+    )
     return x, kernel, strides, pairs, dilation_rate, data_format
 
 
@@ -694,9 +746,16 @@ def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None,
         inputs, kernel, strides, padding, data_format, dilation_rate
     )
     grad = _as_float_array(grad, "grad")
+    out = [
+        utils.conv_output_length(n, k, pair, s, d)
+        for n, k, pair, s, d in zip(x.shape[1:-1], kernel.shape[:-2], pairs, strides, dilation_rate)
+    ]
+    expected = (x.shape[0], *out, kernel.shape[-1])
     if data_format == "channels_first":
-        if grad.ndim != x.ndim:
-            raise ValueError(f"`grad` must have {x.ndim} axes like the output; received shape {grad.shape}.")
+        expected = (expected[0], expected[-1], *expected[1:-1])
+    if grad.shape != expected:
+        raise ValueError(f"`grad` must have the output's shape {expected}; received {grad.shape}.")
+    if data_format == "channels_first":
         grad = _to_channels_last(grad)
     d_x, d_kernel = conv_general_vjp(grad, x, kernel, strides, pairs, 1, dilation_rate)
     if data_format == "channels_first":

@@ -22,17 +22,33 @@ def _float(x) -> np.ndarray:
 
 def _elementwise(forward, derivative):
     """An activation from its forward function and its derivative f'(x, f(x))."""
-    return primitive(lambda x, **kw: forward(_float(x), **kw), lambda g, r, x, **kw: (g * derivative(x, r, **kw),))
+    # options may come positionally, as in Keras's signatures (`leaky_relu(x, 0.1)`)
+    return primitive(
+        lambda x, *options, **kw: forward(_float(x), *options, **kw),
+        lambda g, r, x, *options, **kw: (g * derivative(x, r, *options, **kw), *([None] * len(options))),
+        differentiable=(0,),
+    )
 
 
 def _relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    y = np.where(x > threshold, x, negative_slope * (x - threshold) if negative_slope else 0).astype(x.dtype)
-    return y if max_value is None else np.minimum(y, max_value).astype(x.dtype)
+    # Keras's rule: keep x above `threshold` (zero below), clip to [0, max_value] if given, then
+    # subtract negative_slope * relu(threshold - x).
+    y = x * (x > threshold) if threshold != 0 else np.maximum(x, 0)
+    if max_value is not None:
+        y = np.clip(y, 0, max_value)
+    if negative_slope:
+        y = y - negative_slope * np.maximum(threshold - x, 0)
+    return y.astype(x.dtype)
 
 
 def _relu_derivative(x, r, negative_slope=0.0, max_value=None, threshold=0.0):
-    d = np.where(x > threshold, 1, negative_slope).astype(r.dtype)
-    return d if max_value is None else d * (x < max_value)
+    kept = x > threshold if threshold != 0 else x > 0
+    if max_value is not None:
+        kept = kept & (x < max_value) & (x > 0)
+    d = kept.astype(r.dtype)
+    if negative_slope:
+        d = d + negative_slope * (x < threshold)
+    return d.astype(r.dtype)
 
 
 relu = _elementwise(_relu, _relu_derivative)
@@ -79,14 +95,14 @@ def _erf(x):
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
-def _gelu(x, approximate=False):
+def _gelu(x, approximate=True):
     if approximate:
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype)
     return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
 
 
-def _gelu_derivative(x, r, approximate=False):
+def _gelu_derivative(x, r, approximate=True):
     if approximate:
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         t = np.tanh(inner)
@@ -96,7 +112,10 @@ def _gelu_derivative(x, r, approximate=False):
 
 
 gelu = _elementwise(_gelu, _gelu_derivative)
-gelu.__doc__ = "Keras's `activations.gelu` default is the exact (erf) form; `approximate=True` is the tanh form."
+gelu.__doc__ = (
+    "GELU. As `keras.ops.gelu`, the default is the tanh approximation; `approximate=False` is the exact "
+    "erf form (the default of `keras.activations.gelu`, which `rankconv.activations.get('gelu')` follows)."
+)
 
 
 def _softmax(x, axis=-1):

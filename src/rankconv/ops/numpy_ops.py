@@ -50,10 +50,9 @@ sign = primitive(np.sign, lambda g, r, x: (None,))
 
 def _power_vjp(g, r, a, b):
     da = _unbroadcast(g * b * np.power(a, b - 1), _shape(a))
-    db = None
-    if isinstance(b, np.ndarray) or np.ndim(b):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            db = _unbroadcast(g * r * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0), _shape(b))
+    # d(a**b)/db = a**b log(a), defined here for a > 0 (only used when the exponent is traced)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = _unbroadcast(g * r * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0), _shape(b))
     return da, db
 
 
@@ -211,7 +210,14 @@ def _dot(x1, x2):
     return np.matmul(x1, x2) if np.ndim(x1) and np.ndim(x2) else np.multiply(x1, x2)
 
 
-dot = primitive(_dot, lambda g, r, a, b: _matmul_vjp(g, r, a, b) if np.ndim(a) and np.ndim(b) else (g * b, g * a))
+dot = primitive(
+    _dot,
+    lambda g, r, a, b: (
+        _matmul_vjp(g, r, a, b)
+        if np.ndim(a) and np.ndim(b)
+        else (_unbroadcast(g * b, _shape(a)), _unbroadcast(g * a, _shape(b)))
+    ),
+)
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -268,7 +274,7 @@ pad = primitive(_pad, _pad_vjp, differentiable=(0,))
 def concatenate(xs, axis=0):
     """Join arrays along `axis` (Keras's default is axis 0)."""
     xs = [lift(x) for x in xs]
-    values = [raw(x) for x in xs]
+    values = [np.asarray(raw(x)) for x in xs]
     result = np.concatenate(values, axis=axis)
     parents = tuple((i, x) for i, x in enumerate(xs) if isinstance(x, Tracer))
     if not parents:
@@ -322,7 +328,7 @@ def _take(x, indices, axis=None):
 def _take_vjp(g, r, x, indices, axis=None):
     indices = np.asarray(indices)
     if axis is None:
-        return (scatter_rows(indices, g, x.size).reshape(x.shape), None)
+        return (scatter_rows(indices % x.size, g, x.size).reshape(x.shape), None)
     axis = axis % x.ndim
     moved = np.moveaxis(g, tuple(range(axis, axis + indices.ndim)), tuple(range(indices.ndim)))
     dx = scatter_rows(indices % x.shape[axis], moved, x.shape[axis])
@@ -337,15 +343,26 @@ def _take_along_axis(x, indices, axis=None):
 
 
 def _take_along_axis_vjp(g, r, x, indices, axis=None):
-    dx = np.zeros(np.shape(x), dtype=g.dtype)
-    np.add.at(dx, _along_axis_index(indices, axis, x.ndim), g)
-    return (dx, None)
-
-
-def _along_axis_index(indices, axis, ndim):
-    axis = axis % ndim
-    grids = np.indices(indices.shape, sparse=True)
-    return tuple(indices if i == axis else grids[i] for i in range(ndim))
+    indices = np.asarray(indices)
+    if axis is None:  # Keras's default: the flattened array
+        dx = np.zeros(np.size(x), dtype=g.dtype)
+        np.add.at(dx, indices.reshape(-1) % np.size(x), g.reshape(-1))
+        return (dx.reshape(np.shape(x)), None)
+    x_shape = np.shape(x)
+    axis = axis % len(x_shape)
+    # both sides broadcast on every axis but `axis`: scatter into the broadcast shape of x, then
+    # sum back over the axes where x was broadcast
+    outer = np.broadcast_shapes(
+        tuple(1 if i == axis else n for i, n in enumerate(x_shape)),
+        tuple(1 if i == axis else n for i, n in enumerate(indices.shape)),
+    )
+    wide_shape = tuple(x_shape[axis] if i == axis else n for i, n in enumerate(outer))
+    full_indices = np.broadcast_to(indices, tuple(indices.shape[axis] if i == axis else n for i, n in enumerate(outer)))
+    grids = np.indices(full_indices.shape, sparse=True)
+    where = tuple(full_indices % x_shape[axis] if i == axis else grids[i] for i in range(len(x_shape)))
+    dx = np.zeros(wide_shape, dtype=g.dtype)
+    np.add.at(dx, where, np.broadcast_to(g, full_indices.shape))
+    return (_unbroadcast(dx, x_shape), None)
 
 
 take_along_axis = primitive(_take_along_axis, _take_along_axis_vjp, differentiable=(0,))

@@ -1,0 +1,830 @@
+"""Optimizers with Keras 3's names, defaults, configs and update rules, on NumPy arrays.
+
+`optimizer.apply(grads, variables)` updates each `Variable`'s `value` in place, in the variable's
+dtype, in Keras's order: drop `None` gradients, unscale (`loss_scale_factor`), clip (`clipnorm`,
+`global_clipnorm` or `clipvalue`), decay weights (`weight_decay`, decoupled: `w *= 1 - wd * lr`),
+run the optimizer's own step, update the moving average (`use_ema`), apply each variable's
+`constraint`, and count the step in `iterations`.
+
+The update formulas follow Keras's torch backend (the `torch._foreach_*` kernels) operation by
+operation, so float32 results agree with Keras to a few ulps.
+
+Optimizer state ("slots": momenta, velocities, ...) is created the first time a variable is seen
+and is keyed by the variable's identity. `optimizer.variables` lists the whole state in Keras's
+order, which is the order of the `optimizer/vars` group of a `.keras` file:
+
+1. `iteration`, then `learning_rate`;
+2. with `use_ema`, one `average` per variable; with `gradient_accumulation_steps`, one
+   `gradient_accumulator` per variable;
+3. the optimizer's own slots, group by group. Within a group the slots are interleaved per
+   variable: Adam's first group is `(momentum, velocity)`, giving `w0_momentum, w0_velocity,
+   w1_momentum, w1_velocity, ...`, then `velocity_hat` of every variable if `amsgrad`. RMSprop's
+   groups are `velocity`, `momentum` (if `momentum > 0`) and `average_gradient` (if `centered`);
+   SGD's `momentum` (if `momentum != 0`); Adadelta's `(accumulated_grad, accumulated_delta_var)`;
+   Adagrad's `accumulator`.
+
+Variables are listed in the order the optimizer first saw them (the order of the first
+`apply`/`build` call, as Keras's `build`). Slot names are Keras's:
+`{variable.path with "/" -> "_"}_{slot}`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+from rankconv import objects
+from rankconv.layers.layer import to_snake_case, unique_name
+from rankconv.ops.autodiff import Variable
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "get", "serialize", "deserialize"]
+
+
+def _check_float(value, argument: str, cls_name: str):
+    # Keras accepts Python floats only (`SGD(learning_rate=1)` is an error there too).
+    if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
+        raise ValueError(
+            f"{cls_name}: `{argument}` must be a float (e.g. 0.01); received {argument}={value!r} "
+            f"of type {type(value).__name__}. Learning-rate schedules and callables are not supported."
+        )
+    return float(value)
+
+
+def _check_optional_number(value, argument: str, cls_name: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{cls_name}: `{argument}` must be None or a number; received {argument}={value!r}.")
+    return value
+
+
+@objects.family("keras.optimizers")
+class Optimizer(objects.Configurable):
+    """Base class: Keras's `BaseOptimizer` arguments, clipping, weight decay, EMA, gradient accumulation.
+
+    Subclasses define `_slot_groups()` (the state they keep per variable) and `_update_step`.
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        cls_name = type(self).__name__
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
+        if kwargs:
+            raise ValueError(f"{cls_name}: argument(s) not recognized: {kwargs}.")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{cls_name}: `name` must be a non-empty string; received name={name!r}.")
+        self.name = name if name is not None else unique_name(to_snake_case(cls_name))
+        self.weight_decay = _check_optional_number(weight_decay, "weight_decay", cls_name)
+        self.clipnorm = _check_optional_number(clipnorm, "clipnorm", cls_name)
+        self.global_clipnorm = _check_optional_number(global_clipnorm, "global_clipnorm", cls_name)
+        self.clipvalue = _check_optional_number(clipvalue, "clipvalue", cls_name)
+        self.use_ema = use_ema
+        self.loss_scale_factor = _check_optional_number(loss_scale_factor, "loss_scale_factor", cls_name)
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        if gradient_accumulation_steps and not gradient_accumulation_steps >= 2:
+            raise ValueError(
+                f"{cls_name}: `gradient_accumulation_steps` must be an integer >= 2; "
+                f"received gradient_accumulation_steps={gradient_accumulation_steps!r}."
+            )
+        if use_ema:
+            if ema_momentum > 1 or ema_momentum < 0:
+                raise ValueError(
+                    f"{cls_name}: `ema_momentum` must be in [0, 1]; received ema_momentum={ema_momentum!r}."
+                )
+            if ema_overwrite_frequency and (
+                not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
+            ):
+                raise ValueError(
+                    f"{cls_name}: `ema_overwrite_frequency` must be None or an integer >= 1; "
+                    f"received ema_overwrite_frequency={ema_overwrite_frequency!r}."
+                )
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(v is not None for v in clips.values()) > 1:
+            raise ValueError(
+                f"{cls_name}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; received "
+                + ", ".join(f"{k}={v!r}" for k, v in clips.items())
+                + "."
+            )
+        # Keras keeps the step count and the learning rate as variables: they are saved with the
+        # state, and the learning rate is float32 (so its config value is float32-rounded).
+        self._iterations = Variable(np.zeros((), np.int64), "iteration", f"{self.name}/iteration", trainable=False)
+        lr = _check_float(learning_rate, "learning_rate", cls_name)
+        self._learning_rate = Variable(
+            np.asarray(lr, np.float32), "learning_rate", f"{self.name}/learning_rate", trainable=False
+        )
+        self._tracked: list = []  # model variables in first-seen order (kept alive, so ids stay unique)
+        self._index: dict[int, int] = {}  # id(variable) -> position in `_tracked`
+        self._slots: list[dict[str, Variable]] = []  # per tracked variable: slot name -> Variable
+        self._buffers: dict = {}  # scratch arrays for in-place updates, by (shape, dtype, k)
+        self._exclude_ids: set[int] = set()
+        self._exclude_pattern = None
+        self._decay_cache: dict[int, bool] = {}
+
+    # -- hyperparameters ------------------------------------------------------------------------
+
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate (float32-rounded, as Keras stores it)."""
+        return float(self._learning_rate.value)
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self._learning_rate.value[...] = _check_float(value, "learning_rate", type(self).__name__)
+
+    @property
+    def iterations(self) -> int:
+        """Number of `apply` calls so far (divided by `gradient_accumulation_steps` if set, as Keras)."""
+        steps = int(self._iterations.value)
+        return steps // self.gradient_accumulation_steps if self.gradient_accumulation_steps else steps
+
+    @property
+    def built(self) -> bool:
+        return bool(self._tracked)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _slot_groups(self) -> list[tuple[tuple[str, float], ...]]:
+        """Groups of (slot name, initial value), in Keras's build order (see the module docstring)."""
+        return []
+
+    def _all_slot_groups(self) -> list[tuple[tuple[str, float], ...]]:
+        groups = []
+        if self.use_ema:
+            groups.append((("average", 0.0),))
+        if self.gradient_accumulation_steps:
+            groups.append((("gradient_accumulator", 0.0),))
+        return groups + self._slot_groups()
+
+    def build(self, variables) -> None:
+        """Create the state of each variable not seen yet, in the given order (Keras's `build`)."""
+        for variable in variables:
+            self._slots_of(variable)
+
+    def _slots_of(self, variable) -> dict[str, Variable]:
+        index = self._index.get(id(variable))
+        if index is not None:
+            return self._slots[index]
+        if not isinstance(variable, Variable):
+            raise TypeError(
+                f"{type(self).__name__}: variables must be rankconv `Variable`s; received {type(variable).__name__}."
+            )
+        prefix = variable.path.replace("/", "_")
+        slots = {}
+        for group in self._all_slot_groups():
+            for slot, initial in group:
+                value = np.full(variable.shape, initial, dtype=variable.value.dtype)
+                name = f"{prefix}_{slot}"
+                slots[slot] = Variable(value, name, f"{self.name}/{name}", trainable=False)
+        self._index[id(variable)] = len(self._tracked)
+        self._tracked.append(variable)
+        self._slots.append(slots)
+        return slots
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The whole optimizer state, in Keras's order (see the module docstring)."""
+        state = [self._iterations, self._learning_rate]
+        for group in self._all_slot_groups():
+            for slots in self._slots:
+                state.extend(slots[slot] for slot, _ in group)
+        return state
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of `variables`' values, in the same order."""
+        return [v.value.copy() for v in self.variables]
+
+    def set_weights(self, weights) -> None:
+        """Set the state from arrays in the order of `variables` (build the optimizer first)."""
+        state = self.variables
+        weights = list(weights)
+        if not self.built:
+            raise ValueError(
+                f"Optimizer '{self.name}' has no state yet: call `build(variables)` (or `apply`) before `set_weights`."
+            )
+        if len(weights) != len(state):
+            raise ValueError(
+                f"Optimizer '{self.name}' has {len(state)} state arrays "
+                f"({', '.join(v.name for v in state)}); received {len(weights)}."
+            )
+        arrays = []
+        for variable, value in zip(state, weights):
+            value = np.asarray(value)
+            if value.shape != variable.shape:
+                raise ValueError(
+                    f"Optimizer '{self.name}' state '{variable.name}' has shape {variable.shape}; "
+                    f"received an array of shape {value.shape}."
+                )
+            arrays.append(value)
+        for variable, value in zip(state, arrays):
+            variable.assign(value)
+
+    def save_own_variables(self, store) -> None:
+        """Write the state into `store` under keys "0", "1", ... (Keras's `optimizer/vars` layout)."""
+        for i, variable in enumerate(self.variables):
+            store[str(i)] = variable.value.copy()
+
+    def load_own_variables(self, store) -> None:
+        """Read the state written by `save_own_variables`; like Keras, skip (with a warning) on a count mismatch."""
+        state = self.variables
+        if len(store.keys()) != len(state):
+            message = (
+                f"Skipping variable loading for optimizer '{self.name}', because it has {len(state)} variables "
+                f"whereas the saved optimizer has {len(store.keys())} variables."
+            )
+            if not self.built:
+                message += " This is likely because the optimizer has not been called/built yet."
+            warnings.warn(message, stacklevel=2)
+            return
+        self.set_weights([store[str(i)] for i in range(len(state))])
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Exempt variables from weight decay: these objects, or those whose name contains one of `var_names`."""
+        self._exclude_ids = {id(v) for v in var_list or ()}
+        self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+        self._decay_cache = {}
+
+    def _use_weight_decay(self, variable) -> bool:
+        key = id(variable)
+        if key not in self._decay_cache:
+            excluded = key in self._exclude_ids or (
+                self._exclude_pattern is not None and self._exclude_pattern.search(variable.name) is not None
+            )
+            self._decay_cache[key] = not excluded
+        return self._decay_cache[key]
+
+    # -- the step -------------------------------------------------------------------------------
+
+    def _scratch(self, like: np.ndarray, k: int = 0) -> np.ndarray:
+        """A reusable temporary of `like`'s shape and dtype (the update runs without allocating)."""
+        key = (like.shape, like.dtype.str, k)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = np.empty(like.shape, like.dtype)
+        return buffer
+
+    def apply_gradients(self, grads_and_vars) -> int:
+        """`apply` on `(gradient, variable)` pairs; returns `iterations` (tf.keras compatibility)."""
+        pairs = list(grads_and_vars)
+        if pairs:
+            grads, variables = zip(*pairs)
+            self.apply(list(grads), list(variables))
+        return int(self._iterations.value)
+
+    def apply(self, grads, variables=None) -> None:
+        """Update `variables` (rankconv `Variable`s) in place from `grads` (arrays of their shapes, or None).
+
+        Without `variables`, the gradients pair with every variable the optimizer has seen, in order.
+        """
+        grads = list(grads)
+        if not grads:
+            return  # Keras: an empty gradient list is a no-op (not even a step)
+        if variables is None:
+            if not self.built:
+                raise ValueError(
+                    f"Optimizer '{self.name}': when `variables` is not given, the optimizer must already be built "
+                    "on a list of variables. Call `optimizer.build(variables)` first."
+                )
+            variables = self._tracked
+        variables = list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"Optimizer '{self.name}': `grads` and `variables` must pair one to one; "
+                f"received {len(grads)} gradients for {len(variables)} variables."
+            )
+        self.build(variables)
+
+        pairs, missing = [], []
+        for grad, variable in zip(grads, variables):
+            if grad is None:
+                missing.append(variable.path)
+                continue
+            grad = np.asarray(grad)
+            if grad.shape != variable.shape:
+                raise ValueError(
+                    f"Optimizer '{self.name}': the gradient of `{variable.path}` must have the variable's shape "
+                    f"{variable.shape}; received shape {grad.shape}."
+                )
+            if grad.dtype != variable.value.dtype:
+                grad = grad.astype(variable.value.dtype)
+            pairs.append((grad, variable))
+        if not pairs:
+            raise ValueError("No gradients provided for any variable.")
+        if missing:
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} when minimizing the loss. "
+                "If using `model.compile()`, did you forget to provide a `loss` argument?",
+                stacklevel=2,
+            )
+        grads = [g for g, _ in pairs]
+        variables = [v for _, v in pairs]
+        if self.loss_scale_factor is not None:
+            grads = [g / g.dtype.type(self.loss_scale_factor) for g in grads]
+
+        steps = self.gradient_accumulation_steps
+        if steps:
+            accumulators = [self._slots_of(v)["gradient_accumulator"].value for v in variables]
+            if (int(self._iterations.value) + 1) % steps == 0:
+                grads = [(g + a) / g.dtype.type(steps) for g, a in zip(grads, accumulators)]
+                self._step(grads, variables)
+                for a in accumulators:
+                    a.fill(0)
+            else:
+                for g, a in zip(grads, accumulators):
+                    a += g
+        else:
+            self._step(grads, variables)
+
+        if self.use_ema:
+            self._update_moving_averages()
+        for variable in variables:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable.value))
+        self._iterations.value[...] += 1
+
+    def _step(self, grads, variables) -> None:
+        grads = self._clip(grads)
+        if self.weight_decay is not None:
+            for variable in variables:
+                if self._use_weight_decay(variable):
+                    dtype = variable.value.dtype.type
+                    lr = dtype(self._learning_rate.value)
+                    variable.value *= dtype(1) - dtype(self.weight_decay) * lr
+        for grad, variable in zip(grads, variables):
+            lr = variable.value.dtype.type(self._learning_rate.value)
+            self._update_step(grad, variable.value, self._slots_of(variable), lr)
+
+    def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        """Keras's `_clip_gradients`: returns new arrays (the caller's gradients are not modified)."""
+        if self.clipnorm and self.clipnorm > 0:
+            clipped = []
+            for g in grads:
+                dtype = g.dtype.type
+                norm = np.sqrt(np.sum(np.square(g), dtype=g.dtype))  # 0 when the gradient is 0
+                clipped.append(g * dtype(self.clipnorm) / np.maximum(norm, dtype(self.clipnorm)))
+            return clipped
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            dtype = np.result_type(*grads).type
+            norm = np.sqrt(np.sum([np.sum(np.square(g), dtype=dtype) for g in grads], dtype=dtype))
+            clip = dtype(self.global_clipnorm)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # As Keras: a non-finite norm makes the scale (and so every gradient) NaN.
+                scale = clip * np.minimum(dtype(1) / norm, dtype(1.0 / self.global_clipnorm)) + (norm - norm)
+            return [g * g.dtype.type(scale) for g in grads]
+        if self.clipvalue and self.clipvalue > 0:
+            return [np.clip(g, -self.clipvalue, self.clipvalue).astype(g.dtype, copy=False) for g in grads]
+        return grads
+
+    def _update_moving_averages(self) -> None:
+        first = self.iterations == 0
+        overwrite = bool(self.ema_overwrite_frequency) and (self.iterations + 1) % self.ema_overwrite_frequency == 0
+        for variable, slots in zip(self._tracked, self._slots):
+            average, value = slots["average"].value, variable.value
+            dtype = value.dtype.type
+            momentum = dtype(0) if first else dtype(self.ema_momentum)
+            average *= momentum
+            average += (dtype(1) - momentum) * value
+            if overwrite:
+                value[...] = average
+
+    def finalize_variable_values(self, var_list) -> None:
+        """With `use_ema`, overwrite the variables with their moving averages (Keras does this after `fit`)."""
+        if not self.use_ema:
+            return
+        for variable in var_list:
+            variable.assign(self._slots_of(variable)["average"].value)
+
+    def _update_step(self, grad: np.ndarray, value: np.ndarray, slots: dict, lr) -> None:
+        raise NotImplementedError
+
+    # -- config ---------------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        if isinstance(config.get("learning_rate"), dict):
+            raise ValueError(
+                f"{cls.__name__}: learning-rate schedules are not supported; received "
+                f"learning_rate={config['learning_rate']!r}."
+            )
+        return cls(**config)
+
+    # An optimizer holds state: two optimizers are the same only if they are the same object.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, learning_rate={self.learning_rate:g}, iterations={self.iterations}>"
+
+
+def _base_kwargs(local: dict) -> dict:
+    keys = (
+        "weight_decay",
+        "clipnorm",
+        "clipvalue",
+        "global_clipnorm",
+        "use_ema",
+        "ema_momentum",
+        "ema_overwrite_frequency",
+        "loss_scale_factor",
+        "gradient_accumulation_steps",
+        "name",
+    )
+    return {k: local[k] for k in keys}
+
+
+@objects.register("sgd")
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum: `m = momentum * m - lr * g`, `w += m`."""
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, **_base_kwargs(locals()), **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, float) or momentum < 0 or momentum > 1:
+            raise ValueError(f"SGD: `momentum` must be a float between [0, 1]; received momentum={momentum!r}.")
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    def _slot_groups(self):
+        return [(("momentum", 0.0),)] if self.momentum != 0 else []
+
+    def _update_step(self, grad, value, slots, lr):
+        step = self._scratch(value)
+        np.multiply(grad, -lr, out=step)
+        if self.momentum == 0:
+            value += step
+            return
+        m = slots["momentum"].value
+        momentum = value.dtype.type(self.momentum)
+        m *= momentum
+        m += step
+        if self.nesterov:
+            value += step
+            np.multiply(m, momentum, out=step)
+            value += step
+        else:
+            value += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+@objects.register("adam")
+class Adam(Optimizer):
+    """Adam: moving averages `m` of the gradient and `v` of its square; `w -= alpha * m / (sqrt(v) + eps)`
+    with the bias correction `alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, **_base_kwargs(locals()), **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+
+    def _slot_groups(self):
+        groups = [(("momentum", 0.0), ("velocity", 0.0))]
+        return groups + ([(("velocity_hat", 0.0),)] if self.amsgrad else [])
+
+    def _update_step(self, grad, value, slots, lr):
+        dtype = value.dtype.type
+        step = dtype(self.iterations + 1)
+        alpha = lr * np.sqrt(dtype(1) - dtype(self.beta_2) ** step) / (dtype(1) - dtype(self.beta_1) ** step)
+        m, v = slots["momentum"].value, slots["velocity"].value
+        t0, t1 = self._scratch(value, 0), self._scratch(value, 1)
+        m *= dtype(self.beta_1)
+        np.multiply(grad, dtype(1 - self.beta_1), out=t0)
+        m += t0
+        v *= dtype(self.beta_2)
+        np.multiply(grad, grad, out=t0)
+        t0 *= dtype(1 - self.beta_2)
+        v += t0
+        if self.amsgrad:
+            v_hat = slots["velocity_hat"].value
+            np.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        np.sqrt(v, out=t0)
+        t0 += dtype(self.epsilon)
+        np.multiply(m, alpha, out=t1)
+        t1 /= t0
+        value -= t1
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, amsgrad=self.amsgrad)
+        return config
+
+
+@objects.register("adamw")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras's AdamW is Adam whose `weight_decay` defaults to 0.004)."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            **_base_kwargs(locals()),
+            **kwargs,
+        )
+        if self.weight_decay is None:
+            raise ValueError("AdamW: `weight_decay` must be a float; received weight_decay=None.")
+
+
+@objects.register("rmsprop")
+class RMSprop(Optimizer):
+    """RMSprop: `w -= lr * g / sqrt(mean(g^2) + eps)`, optionally centered and with momentum."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, **_base_kwargs(locals()), **kwargs)
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+
+    def _slot_groups(self):
+        groups = [(("velocity", 0.0),)]
+        if self.momentum > 0:
+            groups.append((("momentum", 0.0),))
+        if self.centered:
+            groups.append((("average_gradient", 0.0),))
+        return groups
+
+    def _update_step(self, grad, value, slots, lr):
+        dtype = value.dtype.type
+        rho = dtype(self.rho)
+        velocity = slots["velocity"].value
+        t0, t1 = self._scratch(value, 0), self._scratch(value, 1)
+        velocity *= rho
+        np.multiply(grad, grad, out=t0)
+        t0 *= dtype(1 - self.rho)
+        velocity += t0
+        np.add(velocity, dtype(self.epsilon), out=t1)  # the denominator
+        if self.centered:
+            average = slots["average_gradient"].value
+            average *= rho
+            np.multiply(grad, dtype(1 - self.rho), out=t0)
+            average += t0
+            np.multiply(average, average, out=t0)
+            t1 -= t0
+        np.sqrt(t1, out=t1)
+        np.multiply(grad, lr, out=t0)
+        t0 /= t1  # the increment
+        if self.momentum > 0:
+            momentum = slots["momentum"].value
+            momentum *= dtype(self.momentum)
+            momentum += t0
+            value -= momentum
+        else:
+            value -= t0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rho=self.rho, momentum=self.momentum, epsilon=self.epsilon, centered=self.centered)
+        return config
+
+
+@objects.register("adadelta")
+class Adadelta(Optimizer):
+    """Adadelta: steps `-sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g`, scaled by `learning_rate`."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.95,
+        epsilon=1e-7,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, **_base_kwargs(locals()), **kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def _slot_groups(self):
+        return [(("accumulated_grad", 0.0), ("accumulated_delta_var", 0.0))]
+
+    def _update_step(self, grad, value, slots, lr):
+        dtype = value.dtype.type
+        rho, one_minus_rho, eps = dtype(self.rho), dtype(1 - self.rho), dtype(self.epsilon)
+        accumulated_grad = slots["accumulated_grad"].value
+        accumulated_delta = slots["accumulated_delta_var"].value
+        t0, t1 = self._scratch(value, 0), self._scratch(value, 1)
+        accumulated_grad *= rho
+        np.multiply(grad, grad, out=t0)
+        t0 *= one_minus_rho
+        accumulated_grad += t0
+        np.add(accumulated_delta, eps, out=t0)
+        np.sqrt(t0, out=t0)
+        t0 *= grad
+        np.add(accumulated_grad, eps, out=t1)
+        np.sqrt(t1, out=t1)
+        t0 /= t1
+        np.negative(t0, out=t0)  # the step, delta
+        accumulated_delta *= rho
+        np.multiply(t0, t0, out=t1)
+        t1 *= one_minus_rho
+        accumulated_delta += t1
+        t0 *= lr
+        value += t0
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+@objects.register("adagrad")
+class Adagrad(Optimizer):
+    """Adagrad: `acc += g^2`, `w -= lr * g / sqrt(acc + eps)`; `acc` starts at `initial_accumulator_value`."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        epsilon=1e-7,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, **_base_kwargs(locals()), **kwargs)
+        self.initial_accumulator_value = initial_accumulator_value
+        self.epsilon = epsilon
+
+    def _slot_groups(self):
+        return [(("accumulator", self.initial_accumulator_value),)]
+
+    def _update_step(self, grad, value, slots, lr):
+        accumulator = slots["accumulator"].value
+        t0, t1 = self._scratch(value, 0), self._scratch(value, 1)
+        np.multiply(grad, grad, out=t0)
+        accumulator += t0
+        np.add(accumulator, value.dtype.type(self.epsilon), out=t1)
+        np.sqrt(t1, out=t1)
+        np.multiply(grad, lr, out=t0)
+        t0 /= t1
+        value -= t0
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
+
+
+# Keras resolves built-in optimizer names case-insensitively ("adam", "Adam", "ADAM", "rmsprop").
+_BY_LOWER_NAME = {name.lower(): cls for name, cls in Optimizer.registry.items()}
+
+
+def _lookup(class_name, argument: str) -> type:
+    cls = _BY_LOWER_NAME.get(class_name.lower()) if isinstance(class_name, str) else None
+    if cls is None:
+        raise ValueError(
+            f"Unknown optimizer {class_name!r} for `{argument}`. Known names (case-insensitive): "
+            f"{sorted(Optimizer.registry)}."
+        )
+    return cls
+
+
+def get(identifier, argument: str = "optimizer") -> Optimizer | None:
+    """Resolve None, an `Optimizer`, a name ("adam", "SGD", ...) or a serialised dict to an optimizer."""
+    if identifier is None or isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier, argument)()
+    if isinstance(identifier, dict):
+        return deserialize(identifier, argument)
+    raise ValueError(
+        f"Could not interpret optimizer identifier for `{argument}`: expected None, a name, a config dict or an "
+        f"Optimizer; received {identifier!r}."
+    )
+
+
+def deserialize(config: dict, argument: str = "optimizer") -> Optimizer:
+    """Rebuild an optimizer from `serialize`'s dict (or Keras's, whatever its `module`)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"`{argument}` must be a dict with a 'class_name'; received {config!r}.")
+    cls = _lookup(config["class_name"], argument)
+    inner = config.get("config") or {}
+    if not isinstance(inner, dict):
+        raise ValueError(f"The config of {config['class_name']} for `{argument}` must be a dict; received {inner!r}.")
+    return cls.from_config(dict(inner))
+
+
+serialize = objects.serialize

@@ -1,0 +1,152 @@
+"""Models: building, calling, summary, the training API and its errors, reproducibility."""
+
+import numpy as np
+import pytest
+
+from rankconv import layers, losses, optimizers, utils
+from rankconv.models import Model, Sequential
+
+
+def text_model(vocabulary=30, length=12, classes=3):
+    tokens = layers.Input((length,), dtype="int32", name="tokens")
+    embedded = layers.Embedding(vocabulary, 8)(tokens)
+    branches = [layers.GlobalMaxPooling1D()(layers.Conv1D(6, k, activation="relu")(embedded)) for k in (2, 3, 4)]
+    x = layers.Dropout(0.5)(layers.Concatenate()(branches))
+    return Model(tokens, layers.Dense(classes, activation="softmax")(x))
+
+
+def planted_data(n=300, length=12, vocabulary=30, seed=0):
+    """Class = which of three marker words occurs (a task a bag of n-gram detectors solves)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(4, vocabulary, (n, length))
+    y = rng.integers(0, 3, n)
+    x[np.arange(n), rng.integers(0, length, n)] = y + 1
+    return x.astype("int32"), y
+
+
+def test_functional_model_layers_weights_and_call():
+    model = text_model()
+    assert [type(layer).__name__ for layer in model.layers][:5] == [
+        "InputLayer",
+        "Embedding",
+        "Conv1D",
+        "Conv1D",
+        "Conv1D",
+    ]
+    assert model.count_params() == sum(w.size for w in model.get_weights())
+    x, _ = planted_data(5)
+    assert model(x).shape == (5, 3)
+    np.testing.assert_allclose(model.predict(x, batch_size=2).sum(axis=1), 1, rtol=1e-5)
+    assert model.get_layer("tokens").name == "tokens"
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_several_inputs():
+    a, b = layers.Input((4,), name="a"), layers.Input((3,), name="b")
+    merged = layers.Concatenate()([layers.Dense(2)(a), layers.Dense(2)(b)])
+    model = Model([a, b], layers.Dense(1)(merged))
+    xa, xb = np.ones((5, 4), "float32"), np.ones((5, 3), "float32")
+    assert model([xa, xb]).shape == (5, 1)
+    assert model({"a": xa, "b": xb}).shape == (5, 1)
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        model(xa)
+
+
+def test_wrong_input_shape_is_explained():
+    model = text_model()
+    with pytest.raises(ValueError, match="expects shape \\(None, 12\\).*received \\(12,\\).*batch axis"):
+        model(np.zeros(12, "int32"))
+    seq = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(2, 3)])
+    with pytest.raises(
+        ValueError, match="expects inputs of shape \\(None, 8, 8, 1\\).*received \\(8, 8, 1\\).*batch axis"
+    ):
+        seq(np.zeros((8, 8, 1)))
+
+
+def test_summary_lists_layers_shapes_and_params():
+    lines = []
+    text_model().summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "conv1d" in text and "(None, 11, 6)" in text and "Total params:" in text and "Connected to" in text
+    lines = []
+    Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(2)]).summary(
+        print_fn=lines.append
+    )
+    assert any("(None, 6, 6, 4)" in line and "40" in line for line in lines)
+
+
+def test_fit_learns_and_returns_history():
+    utils.set_random_seed(0)
+    model = text_model()
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = planted_data(600)
+    history = model.fit(x, y, batch_size=32, epochs=8, validation_split=0.2, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 8
+    assert history.history["val_accuracy"][-1] > 0.9
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.9 and loss < history.history["loss"][0]
+    assert model.evaluate(x, y, verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
+
+
+def test_seed_makes_training_repeat_exactly():
+    results = []
+    for _ in range(2):
+        utils.set_random_seed(42)
+        model = text_model()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        x, y = planted_data(128)
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_errors():
+    model = text_model()
+    x, y = planted_data(20)
+    with pytest.raises(ValueError, match="call `compile"):
+        model.fit(x, y, verbose=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="labels must lie in \\[0, 2\\]"):
+        model.fit(x, y + 5, verbose=0)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        model.fit(x, np.zeros((20, 4)), verbose=0)
+    with pytest.raises(ValueError, match="`x` has 20 samples but `y` has 19"):
+        model.fit(x, y[:-1], verbose=0)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        model.fit(x, y, batch_size=0, verbose=0)
+
+
+def test_constraints_and_regularizers_in_training():
+    from rankconv import constraints
+
+    inputs = layers.Input((5,))
+    dense = layers.Dense(3, kernel_constraint=constraints.MaxNorm(0.5), kernel_regularizer="l2")
+    model = Model(inputs, dense(inputs))
+    model.compile(optimizers.SGD(1.0), "mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.standard_normal((64, 5)), rng.standard_normal((64, 3)) * 10, epochs=2, verbose=0)
+    norms = np.sqrt((dense.kernel.value**2).sum(axis=0))
+    assert (norms <= 0.5 + 1e-5).all()
+    assert len(model.losses) == 1
+
+
+def test_batch_normalization_trains_and_infers_differently():
+    model = Sequential([layers.Input((4,)), layers.BatchNormalization(momentum=0.5), layers.Dense(1)])
+    model.compile(optimizers.SGD(0.01), losses.MeanSquaredError())
+    x = np.random.default_rng(0).standard_normal((64, 4)).astype("float32") * 3 + 2
+    model.fit(x, np.zeros((64, 1)), epochs=3, verbose=0)
+    bn = model.layers[0]
+    assert np.allclose(bn.moving_mean.value, x.mean(axis=0), atol=0.6)
+    assert not np.allclose(model.predict(x), model(x, training=True))
+
+
+def test_train_on_batch_and_predict_on_batch():
+    model = text_model()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = planted_data(16)
+    loss, accuracy = model.train_on_batch(x, y)
+    assert loss > 0 and 0 <= accuracy <= 1
+    assert model.predict_on_batch(x).shape == (16, 3)
