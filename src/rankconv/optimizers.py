@@ -60,6 +60,20 @@ def _check_optional_number(value, argument: str, cls_name: str):
     return value
 
 
+# Elements per block when updating large variables (see Optimizer._update_in_blocks): a block's
+# half-dozen arrays fit in a core's L2 cache.
+UPDATE_BLOCK = 1 << 15
+
+
+class _Block:
+    """A slot's block, with the `.value` attribute the update rules read."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 @objects.family("keras.optimizers")
 class Optimizer(objects.Configurable):
     """Base class: Keras's `BaseOptimizer` arguments, clipping, weight decay, EMA, gradient accumulation.
@@ -369,7 +383,26 @@ class Optimizer(objects.Configurable):
                     variable.value *= dtype(1) - dtype(self.weight_decay) * lr
         for grad, variable in zip(grads, variables):
             lr = variable.value.dtype.type(self._learning_rate.value)
-            self._update_step(grad, variable.value, self._slots_of(variable), lr)
+            self._update_in_blocks(grad, variable.value, self._slots_of(variable), lr)
+
+    def _update_in_blocks(self, grad, value, slots, lr) -> None:
+        """`_update_step` on consecutive flat blocks of a large variable.
+
+        Every update rule here is elementwise, so running it block by block computes exactly the
+        same numbers; but the variable, its gradient, its slots and the scratch buffers of one
+        block stay in cache across the rule's dozen passes, instead of each pass streaming the
+        whole array (an embedding table of millions of values) through memory.
+        """
+        if value.size <= UPDATE_BLOCK or not value.flags.c_contiguous:
+            self._update_step(grad, value, slots, lr)
+            return
+        flat_value = value.reshape(-1)
+        flat_grad = np.ascontiguousarray(grad).reshape(-1)
+        flat_slots = {name: slot.value.reshape(-1) for name, slot in slots.items()}
+        for start in range(0, value.size, UPDATE_BLOCK):
+            block = slice(start, start + UPDATE_BLOCK)
+            block_slots = {name: _Block(array[block]) for name, array in flat_slots.items()}
+            self._update_step(flat_grad[block], flat_value[block], block_slots, lr)
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         """Keras's `_clip_gradients`: returns new arrays (the caller's gradients are not modified)."""

@@ -143,10 +143,13 @@ mean = primitive(
 def _extreme_vjp(g, r, x, axis=None, keepdims=False):
     axis = _axis(axis)
     r_b = _expand(r, x.shape, axis, keepdims)
-    mask = x == r_b
+    share = (x == r_b).astype(x.dtype)
     # ties share the gradient equally (as TensorFlow's reduce_max does)
-    share = mask / np.sum(mask, axis=axis, keepdims=True)
-    return ((share * _expand(g, x.shape, axis, keepdims)).astype(x.dtype),)
+    counts = np.sum(share, axis=axis, keepdims=True)
+    if counts.max(initial=1) > 1:
+        share /= counts
+    share *= _expand(g, x.shape, axis, keepdims)
+    return (share,)
 
 
 def _max(x, axis=None, keepdims=False):
