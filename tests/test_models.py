@@ -150,3 +150,38 @@ def test_train_on_batch_and_predict_on_batch():
     loss, accuracy = model.train_on_batch(x, y)
     assert loss > 0 and 0 <= accuracy <= 1
     assert model.predict_on_batch(x).shape == (16, 3)
+
+
+def test_callbacks_on_a_real_model(tmp_path):
+    from rankconv import callbacks, saving
+
+    utils.set_random_seed(1)
+    model = text_model()
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = planted_data(400)
+    noisy = np.random.default_rng(2).random(len(y)) < 0.3
+    y = np.where(noisy, (y + 1) % 3, y)  # label noise, so that the model overfits and stops early
+    checkpoint = tmp_path / "best.keras"
+    history = model.fit(
+        x,
+        y,
+        epochs=30,
+        batch_size=32,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[
+            callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True),
+            callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True),
+            callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        ],
+    )
+    epochs = len(history.epoch)
+    assert epochs < 30  # stopped early
+    rows = (tmp_path / "log.csv").read_text().strip().splitlines()
+    assert rows[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"] and len(rows) == epochs + 1
+    best = int(np.argmin(history.history["val_loss"]))
+    # the restored weights and the best checkpoint are the same model
+    restored = saving.load_model(checkpoint)
+    x_val = x[300:]
+    np.testing.assert_allclose(restored.predict(x_val), model.predict(x_val), rtol=1e-6)
+    assert model.evaluate(x_val, y[300:], verbose=0)[0] == pytest.approx(history.history["val_loss"][best], rel=1e-5)
