@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch", type=_positive_int, default=8, help="sentences in the equivalence batch (default 8)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the random batch (default 0)")
     demo.set_defaults(handler=_demo_command)
+    from rankconv.text.cli import add_parser as add_text_parser
+
+    add_text_parser(commands)
     return parser
 
 
@@ -171,7 +174,9 @@ def main(argv=None) -> int:
     try:
         return args.handler(args)
     except (ValueError, TypeError, OSError) as error:
-        print(f"rankconv {args.command}: error: {error}", file=sys.stderr)
+        # a user mistake (bad file, bad argument): one clear line, no traceback
+        where = " ".join(filter(None, [args.command, getattr(args, "text_command", None)]))
+        print(f"rankconv {where}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,8 @@ class Model(Trainer, Layer):
     def __init__(self, name=None, trainable=True, dtype=None):
         Layer.__init__(self, name=name, trainable=trainable, dtype=dtype)
         Trainer.__init__(self)
+        # JSON-serialisable settings saved with the model (see rankconv.saving)
+        self.metadata: dict = {}
 
     # -- weights: those of the layers, each once ------------------------------------------
 

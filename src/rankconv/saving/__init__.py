@@ -25,6 +25,10 @@ from rankconv.saving.serialization import model_from_config, model_to_config
 
 __all__ = ["ModelFileError", "load_model", "load_weights", "save_model", "save_weights"]
 
+# JSON that rankconv keeps with a model (`model.metadata`): settings an application needs to use
+# the model, such as a text model's vocabulary.
+METADATA_MEMBER = "assets/rankconv/metadata.json"
+
 
 def _check_suffix(filepath, suffix, what):
     if not os.fspath(filepath).endswith(suffix):
@@ -46,10 +50,15 @@ def save_model(model, filepath, overwrite=True) -> None:
     ).encode("utf-8")
     buffer = io.BytesIO()
     weights_io.write(model, buffer)
+    extra = getattr(model, "metadata", None)
     with atomic_write(filepath, overwrite) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("metadata.json", metadata)
         archive.writestr("config.json", config)
         archive.writestr("model.weights.h5", buffer.getvalue())
+        if extra:
+            # what rankconv's applications keep with a model (a text model's vocabulary, say);
+            # Keras's loader leaves files in assets/ that no layer claims alone
+            archive.writestr(METADATA_MEMBER, json.dumps(extra).encode("utf-8"))
 
 
 def _json_default(value):
@@ -90,11 +99,16 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     _check_suffix(filepath, ".keras", "A model file name")
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}.")
-    members = read_members(filepath)
+    members = read_members(filepath, optional=(METADATA_MEMBER,))
     config = parse_json(members["config.json"], f"{os.fspath(filepath)}: config.json")
     with allocation_limit(_weight_budget(members["model.weights.h5"]) + 1024):
         model = model_from_config(config, f"{os.fspath(filepath)}: config.json")
     weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
+    if METADATA_MEMBER in members:
+        metadata = parse_json(members[METADATA_MEMBER], f"{os.fspath(filepath)}: {METADATA_MEMBER}")
+        if not isinstance(metadata, dict):
+            raise ModelFileError(f"{os.fspath(filepath)}: {METADATA_MEMBER} must hold an object.")
+        model.metadata = metadata
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
     if compile and compile_config:
         with contextlib.suppress(Exception):

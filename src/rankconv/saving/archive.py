@@ -20,8 +20,9 @@ class ModelFileError(ValueError):
     """A model file that is not a valid (or not a safe) Keras file."""
 
 
-def read_members(path, wanted=("config.json", "model.weights.h5")) -> dict[str, bytes]:
-    """The named members of a zip archive, after checking every member's name and declared size."""
+def read_members(path, wanted=("config.json", "model.weights.h5"), optional=()) -> dict[str, bytes]:
+    """The named members of a zip archive (`optional` ones if present), after checking every
+    member's name and declared size."""
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a .keras model file: it is not a zip archive (or it is truncated).")
     try:
@@ -55,7 +56,7 @@ def read_members(path, wanted=("config.json", "model.weights.h5")) -> dict[str, 
         if missing:
             raise ModelFileError(f"{path} is not a complete .keras file: it lacks {missing}.")
         result = {}
-        for name in wanted:
+        for name in (*wanted, *(n for n in optional if n in members)):
             info = members[name]
             try:
                 with archive.open(info) as handle:
