@@ -185,3 +185,61 @@ def test_callbacks_on_a_real_model(tmp_path):
     x_val = x[300:]
     np.testing.assert_allclose(restored.predict(x_val), model.predict(x_val), rtol=1e-6)
     assert model.evaluate(x_val, y[300:], verbose=0)[0] == pytest.approx(history.history["val_loss"][best], rel=1e-5)
+
+
+def test_review_fixes_for_models():
+    from rankconv import regularizers
+
+    # a layer shared with another model: the saved node indices count only this model's calls
+    shared = layers.Dense(4, name="shared")
+    a = layers.Input((4,))
+    Model(a, layers.Dense(1)(shared(a)))
+    b = layers.Input((4,))
+    second = Model(b, layers.Dense(2, name="head")(shared(b)))
+    inbound = [e for e in second.get_config()["layers"] if e["name"] == "head"][0]["inbound_nodes"]
+    assert inbound[0]["args"][0]["config"]["keras_history"] == ["shared", 0, 0]
+    # duplicate names are refused when the model is built
+    x = layers.Input((3,))
+    with pytest.raises(ValueError, match="unique"):
+        Model(x, layers.Dense(2, name="same")(layers.Dense(3, name="same")(x)))
+    # freezing a model freezes its layers (no penalties, no trainable weights)
+    frozen = Sequential([layers.Input((3,)), layers.Dense(2, kernel_regularizer="l2")])
+    frozen.trainable = False
+    assert frozen.trainable_weights == [] and frozen.losses == [] and not frozen.layers[0].trainable
+    # an activity regularizer on a layer used twice counts both calls
+    twice = layers.Dense(2, activity_regularizer=regularizers.L2(0.5))
+    c = layers.Input((3,))
+    model = Model(c, layers.Add()([twice(c), twice(c)]))
+    model(np.ones((4, 3), "float32"))
+    assert len(model.losses) == 2
+    # configs rebuild models
+    assert Model.from_config(model.get_config()).count_params() == model.count_params()
+    assert Sequential.from_config(frozen.get_config()).count_params() == frozen.count_params()
+
+
+def test_review_fixes_for_bad_training_input():
+    model = text_model()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = planted_data(20)
+    for call, match in [
+        (lambda: model.evaluate(x, y, batch_size=0, verbose=0), "`batch_size`"),
+        (lambda: model.predict(x, batch_size=-1), "`batch_size`"),
+        (lambda: model.fit(x, y, validation_freq=0, verbose=0), "`validation_freq`"),
+        (lambda: model.fit(x, 3, verbose=0), "scalar"),
+        (lambda: model.test_on_batch(x), "needs labels"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.raises(TypeError, match="must hold numbers"):
+        model.fit(x, np.array(["a"] * 20), verbose=0)
+    with pytest.raises(TypeError, match="`metrics` must be a list"):
+        model.compile("adam", "mse", metrics="accuracy")
+
+
+def test_metrics_are_not_weighted_by_sample_weight():
+    model = Sequential([layers.Input((2,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    model.set_weights([np.eye(2, dtype="float32") * 5, np.zeros(2, "float32")])
+    _, accuracy = model.evaluate(x, np.array([0, 0]), sample_weight=np.array([1.0, 0.0]), verbose=0)
+    assert accuracy == pytest.approx(0.5)  # unweighted, as Keras's `metrics`

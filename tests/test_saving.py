@@ -176,3 +176,44 @@ def test_save_weights_and_load_weights(tmp_path):
     wrong = Model(inputs, layers.Dense(3)(inputs))
     with pytest.raises(ModelFileError):
         wrong.load_weights(tmp_path / "w.weights.h5")
+
+
+def test_review_fixes_for_the_loader(tmp_path):
+    # saved files get an ordinary mode
+    path = tmp_path / "m.keras"
+    small_model().save(path)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    members = _members(tmp_path)
+    # an unwritten dataset declaring a huge size does not raise the allocation budget
+    buffer = io.BytesIO()
+    with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as source, h5py.File(buffer, "w") as target:
+        source.copy(source["layers"], target, "layers")
+        source.copy(source["vars"], target, "vars")
+        target.create_dataset("padding", shape=(10**9,), dtype="float32", chunks=(1024,))
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][1]["config"]["units"] = 10**6
+    _write_archive(
+        tmp_path / "big.keras", {**members, "model.weights.h5": buffer.getvalue(), "config.json": json.dumps(config)}
+    )
+    with pytest.raises(ModelFileError, match="more than the"):
+        saving.load_model(tmp_path / "big.keras")
+    # malformed structures give ModelFileError naming the file
+    for mutate in (
+        lambda c: c["config"]["layers"][1].__setitem__("build_config", [1]),
+        lambda c: c["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"].__setitem__(
+            "keras_history", ["x", -1, 0]
+        ),
+        lambda c: c["config"]["layers"][1].__setitem__("class_name", ["Dense"]),
+        lambda c: c["config"]["layers"][1]["config"].__setitem__("dtype", {"config": 3}),
+    ):
+        config = json.loads(members["config.json"])
+        mutate(config)
+        _write_archive(tmp_path / "bad.keras", {**members, "config.json": json.dumps(config)})
+        with pytest.raises(ModelFileError):
+            saving.load_model(tmp_path / "bad.keras")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -30,6 +30,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
             f"predictions of shape {pred_shape}; received labels of shape {labels.shape}."
         )
     classes = pred_shape[axis]
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(
+            f"sparse_categorical_crossentropy: labels must be integer class ids; received dtype {labels.dtype}."
+        )
     if labels.dtype.kind == "f":
         if not np.all(labels == np.round(labels)):
             raise ValueError(

@@ -118,6 +118,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
         self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
         self.kernel = self.bias = None
+        self.supports_masking = True  # as Keras: the mask passes through a Dense layer
 
     def check_input_shape(self, shape):
         if len(shape) < 2 or shape[-1] is None:

@@ -55,7 +55,10 @@ def normalize_dtype(dtype, allowed=FLOAT_DTYPES) -> str:
     if dtype is None:
         return "float32"
     if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name") or "float32"
+        config = dtype.get("config") or {}
+        if not isinstance(config, dict):
+            raise ValueError(f"`dtype` policy config must be an object; received {config!r}.")
+        dtype = config.get("name") or "float32"
     try:
         name = np.dtype(dtype).name
     except TypeError:
@@ -273,7 +276,7 @@ class Layer:
         outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             # Keras 3 divides activity penalties by the batch size
-            self._activity_losses = [self.activity_regularizer(outputs) / max(1, ops.shape(outputs)[0])]
+            self._activity_losses.append(self.activity_regularizer(outputs) / max(1, ops.shape(outputs)[0]))
         return outputs
 
     def _convert_inputs(self, inputs):

@@ -25,6 +25,10 @@ class Concatenate(_Merge):
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
         rank = len(shape[0])
+        if not -rank <= self.axis < rank:
+            raise ValueError(
+                f"Concatenate '{self.name}': `axis` {self.axis} is out of range for inputs of rank {rank}."
+            )
         axis = self.axis % rank
         for s in shape:
             if len(s) != rank or any(

@@ -18,10 +18,29 @@ class Model(Trainer, Layer):
         return super().__new__(cls)
 
     def __init__(self, name=None, trainable=True, dtype=None):
-        Layer.__init__(self, name=name, trainable=trainable, dtype=dtype)
+        Layer.__init__(self, name=name, dtype=dtype)
+        self._trainable_flag = bool(trainable)
         Trainer.__init__(self)
         # JSON-serialisable settings saved with the model (see rankconv.saving)
         self.metadata: dict = {}
+
+    @property
+    def trainable(self) -> bool:
+        return getattr(self, "_trainable_flag", True)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        # as Keras: (un)freezing a model (un)freezes every layer in it
+        self._trainable_flag = bool(value)
+        for layer in getattr(self, "layers", None) or []:
+            layer.trainable = bool(value)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from rankconv.saving.serialization import model_from_config
+
+        class_name = "Sequential" if issubclass(cls, Sequential) else "Functional"
+        return model_from_config({"class_name": class_name, "config": config}, "the model config")
 
     # -- weights: those of the layers, each once ------------------------------------------
 
@@ -112,7 +131,7 @@ class Functional(Model):
     """A graph of layers from `Input`s to outputs; several inputs and branches allowed."""
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
-        super().__init__(name=name, trainable=trainable)
+        super().__init__(name=name)
         self._nested_inputs = inputs
         self._nested_outputs = outputs
         self.inputs = _as_list(inputs, "inputs")
@@ -124,12 +143,18 @@ class Functional(Model):
                 )
         self._nodes = _nodes_between(self.inputs, self.outputs)
         self.layers = _ordered_layers(self.inputs, self.outputs)
+        names = [layer.name for layer in self.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"The layer names in a model must be unique; {duplicates} occur more than once.")
         self.built = True
         self._build_input_shape = _freeze(
             [t.shape for t in self.inputs] if len(self.inputs) > 1 else self.inputs[0].shape
         )
 
     def call(self, inputs, training=None):
+        for layer in self.layers:
+            layer._activity_losses = []  # a layer called several times adds a penalty per call
         values = self._feed(inputs)
         masks = {}
         for node in self._nodes:
@@ -209,7 +234,8 @@ class Functional(Model):
         return set(self._nodes) | {t.node for t in self.inputs}
 
     def _node_index(self, node):
-        return node.layer._inbound_nodes.index(node)
+        """A node's index among the layer's calls *in this model* (Keras renumbers them so)."""
+        return [n for n in node.layer._inbound_nodes if n in self._node_set].index(node)
 
 
 def _symbolic(inputs):
@@ -349,8 +375,11 @@ class Sequential(Model):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
         self._input_layer = None
+        self._output_shape = None
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     @property
     def layers(self):
@@ -373,11 +402,16 @@ class Sequential(Model):
             raise ValueError(f"Layer '{layer.name}' is already in Sequential model '{self.name}'.")
         self._layers.append(layer)
         if self._build_input_shape is not None:
-            self._trace_shapes(self._build_input_shape)
+            # only the new layer needs building: the shape so far is known
+            shape = self._output_shape or self._trace_shapes(self._build_input_shape)
+            layer.check_input_shape(shape)
+            if not layer.built:
+                layer.build(shape)
+            self._output_shape = tuple(layer.compute_output_shape(shape))
 
     def build(self, input_shape):
         self._build_input_shape = tuple(input_shape)
-        self._trace_shapes(self._build_input_shape)
+        self._output_shape = self._trace_shapes(self._build_input_shape)
         self.built = True
 
     def _trace_shapes(self, input_shape):
@@ -393,6 +427,8 @@ class Sequential(Model):
     def call(self, inputs, training=None):
         if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
+        for layer in self._layers:
+            layer._activity_losses = []
         mask = None
         for layer in self._layers:
             outputs = layer(inputs, training=training, mask=mask)

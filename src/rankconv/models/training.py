@@ -25,6 +25,9 @@ def _as_list(data):
 
 
 def _num_samples(arrays, argument):
+    for a in arrays:
+        if np.ndim(a) == 0:
+            raise ValueError(f"`{argument}` must hold arrays with a batch axis; received a scalar.")
     sizes = {len(a) for a in arrays}
     if len(sizes) > 1:
         raise ValueError(f"All arrays in `{argument}` must have the same number of samples; received {sorted(sizes)}.")
@@ -77,6 +80,8 @@ class Trainer:
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses_module.get(loss)
         self._loss_identifier = loss
+        if isinstance(metrics, str):
+            raise TypeError(f"`metrics` must be a list, e.g. metrics=[{metrics!r}]; received the string {metrics!r}.")
         self._metric_specs = list(metrics or [])
         self._metrics = None
         self.compiled = True
@@ -124,6 +129,14 @@ class Trainer:
             loss = ops.add(loss, penalty)
         return loss
 
+    @staticmethod
+    def _check_batch_size(batch_size):
+        if batch_size is None:
+            return 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}.")
+        return int(batch_size)
+
     def _train_step(self, x, y, sample_weight=None):
         variables = self.trainable_weights
         with GradientTape(variables) as tape:
@@ -142,7 +155,8 @@ class Trainer:
         loss_tracker.update_state(loss, sample_weight=count)
         self._build_metrics(y, y_pred)
         for metric in self._metrics:
-            metric.update_state(y, y_pred, sample_weight=sample_weight)
+            # as Keras: `metrics` are unweighted (only `weighted_metrics`, not supported yet, use sample_weight)
+            metric.update_state(y, y_pred)
 
     def _logs(self, loss_tracker, prefix=""):
         logs = {f"{prefix}loss": loss_tracker.result()}
@@ -168,7 +182,17 @@ class Trainer:
             x = arrays
         n = _num_samples(arrays, argument)
         if y is not None:
+            if isinstance(y, (dict, list, tuple)) and any(
+                isinstance(v, np.ndarray) for v in (y.values() if isinstance(y, dict) else y)
+            ):
+                raise ValueError(
+                    "Models with several outputs cannot be trained or evaluated yet; `y` must be one array."
+                )
             y = np.asarray(y)
+            if y.ndim == 0:
+                raise ValueError("`y` must be an array of labels with a batch axis; received a scalar.")
+            if y.dtype.kind not in "biuf":
+                raise TypeError(f"`y` must hold numbers (class ids or targets); received dtype {y.dtype}.")
             if len(y) != n:
                 raise ValueError(f"`x` has {n} samples but `y` has {len(y)}; they must match.")
         if sample_weight is not None:
@@ -206,9 +230,9 @@ class Trainer:
             raise ValueError("`class_weight`, `steps_per_epoch` and `validation_steps` are not supported yet.")
         if y is None:
             raise ValueError("`fit` needs labels `y`.")
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size}.")
+        batch_size = self._check_batch_size(batch_size)
+        if isinstance(validation_freq, bool) or not isinstance(validation_freq, int) or validation_freq < 1:
+            raise ValueError(f"`validation_freq` must be a positive integer; received {validation_freq!r}.")
         x, y, sample_weight, n = self._prepare(x, y, sample_weight)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
@@ -300,8 +324,10 @@ class Trainer:
         self._require_compiled("evaluate")
         if y is None:
             raise ValueError("`evaluate` needs labels `y`.")
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = self._check_batch_size(batch_size)
         x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+        if n == 0:
+            raise ValueError("`evaluate` received no samples.")
         n_steps = math.ceil(n / batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         callback_list = None
@@ -339,7 +365,9 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for `x`, computed `batch_size` samples at a time into one preallocated array."""
-        batch_size = 32 if batch_size is None else int(batch_size)
+        if len(getattr(self, "outputs", None) or []) > 1:
+            raise ValueError("Models with several outputs cannot `predict` yet; call the model on batches instead.")
+        batch_size = self._check_batch_size(batch_size)
         x, _, _, n = self._prepare(x, None, None)
         result = None
         for start in range(0, n, batch_size):
@@ -365,6 +393,8 @@ class Trainer:
         return logs if return_dict else (list(logs.values())[0] if len(logs) == 1 else list(logs.values()))
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        if y is None:
+            raise ValueError("`test_on_batch` needs labels `y`.")
         return self.evaluate(
             x,
             y,

@@ -80,7 +80,9 @@ def _weight_budget(weights_bytes) -> int:
             def count(name, item):
                 nonlocal total
                 if isinstance(item, h5py.Dataset):
-                    total += int(item.size)
+                    # what the file stores, not what a dataset declares (an unwritten chunked
+                    # dataset can declare any size in a few bytes)
+                    total += int(item.id.get_storage_size()) // max(item.dtype.itemsize, 1)
 
             f.visititems(count)
     except OSError as error:
@@ -101,9 +103,17 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}.")
     members = read_members(filepath, optional=(METADATA_MEMBER,))
     config = parse_json(members["config.json"], f"{os.fspath(filepath)}: config.json")
-    with allocation_limit(_weight_budget(members["model.weights.h5"]) + 1024):
-        model = model_from_config(config, f"{os.fspath(filepath)}: config.json")
-    weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
+    try:
+        with allocation_limit(_weight_budget(members["model.weights.h5"]) + 1024):
+            model = model_from_config(config, f"{os.fspath(filepath)}: config.json")
+        weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
+    except ModelFileError:
+        raise
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as error:
+        # whatever else a malformed file provokes is reported as that, naming the file
+        raise ModelFileError(
+            f"{os.fspath(filepath)} is not a model rankconv can load: {type(error).__name__}: {error}"
+        ) from None
     if METADATA_MEMBER in members:
         metadata = parse_json(members[METADATA_MEMBER], f"{os.fspath(filepath)}: {METADATA_MEMBER}")
         if not isinstance(metadata, dict):

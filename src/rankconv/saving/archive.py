@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 
 # Limits on what a model file may make the loader read.
 MAX_CONFIG_BYTES = 64 * 2**20
@@ -61,7 +62,15 @@ def read_members(path, wanted=("config.json", "model.weights.h5"), optional=()) 
             try:
                 with archive.open(info) as handle:
                     data = handle.read(info.file_size + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as error:
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                EOFError,
+                zipfile.LargeZipFile,
+                RuntimeError,
+                NotImplementedError,
+                zlib.error,
+            ) as error:
                 raise ModelFileError(
                     f"{path}: member {name!r} cannot be read ({error}); the file may be truncated."
                 ) from None
@@ -120,6 +129,9 @@ def atomic_write(path, overwrite=True):
         raise FileNotFoundError(f"Cannot save to {path}: the folder {directory} does not exist.")
     handle, temporary = tempfile.mkstemp(prefix=".rankconv-", suffix=".partial", dir=directory)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # an ordinary file's mode, not mkstemp's owner-only one
     try:
         yield temporary
         os.replace(temporary, path)

@@ -9,6 +9,7 @@ from rankconv.layers.core import InputLayer
 from rankconv.layers.layer import KerasTensor
 from rankconv.saving.archive import ModelFileError
 
+MAX_LAYERS = 5000  # the loader's cost grows with the graph; no real model of these layers comes near
 MODEL_MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras"}
 
 
@@ -39,7 +40,7 @@ def _require(condition, message):
 def _layer_from_entry(entry, where):
     _require(isinstance(entry, dict), f"{where}: each layer entry must be an object; received {type(entry).__name__}.")
     class_name = entry.get("class_name")
-    cls = LAYER_CLASSES.get(class_name)
+    cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
         raise ModelFileError(
             f"{where}: unknown layer class {class_name!r}. rankconv loads only its own layer classes "
@@ -59,6 +60,10 @@ def _layer_from_entry(entry, where):
 
 def _build_layer(layer, entry, where):
     build_config = entry.get("build_config")
+    _require(
+        build_config is None or isinstance(build_config, dict),
+        f"{where}: the build_config of '{layer.name}' must be an object.",
+    )
     if build_config and not layer.built:
         shape = build_config.get("input_shape")
         if shape is not None:
@@ -105,6 +110,8 @@ def model_from_config(config: dict, where="config.json"):
 
 def _functional_from_config(inner, where, functional_cls):
     entries = inner["layers"]
+    if len(entries) > MAX_LAYERS:
+        raise ModelFileError(f"{where}: {len(entries):,} layers is more than the {MAX_LAYERS:,} rankconv loads.")
     layers, pending = {}, []
     for i, entry in enumerate(entries):
         layer = _layer_from_entry(entry, f"{where}: layers[{i}]")
@@ -126,10 +133,12 @@ def _functional_from_config(inner, where, functional_cls):
         history = (item.get("config") or {}).get("keras_history")
         _require(isinstance(history, list) and len(history) == 3, f"{where}: bad keras_history {history!r}.")
         name, node_index, tensor_index = history
+        _require(isinstance(name, str), f"{where}: bad keras_history {history!r}.")
         source = layers.get(name)
         _require(source is not None, f"{where}: a node reads from unknown layer {name!r}.")
         _require(
-            isinstance(node_index, int) and isinstance(tensor_index, int), f"{where}: bad keras_history {history!r}."
+            isinstance(node_index, int) and isinstance(tensor_index, int) and min(node_index, tensor_index) >= 0,
+            f"{where}: bad keras_history {history!r}.",
         )
         if node_index >= len(source._inbound_nodes):
             return None

@@ -64,6 +64,8 @@ def write(model, target) -> None:
 
 
 def _check_group(group, where, h5py):
+    if not isinstance(group, h5py.Group):
+        raise ModelFileError(f"{where} must be an HDF5 group; it is a {type(group).__name__}.")
     for key in group:
         link = group.get(key, getlink=True)
         if not isinstance(link, h5py.HardLink):

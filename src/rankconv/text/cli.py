@@ -10,6 +10,8 @@ EXAMPLES = {
     "cv": "example: rankconv text cv ../shared/data/mr --encoding latin-1 --folds 10 --run-folds 1",
     "evaluate": "example: rankconv text evaluate mr.keras test.txt",
     "predict": "example: echo 'a gorgeous, witty film' | rankconv text predict mr.keras -",
+    "ngrams": "example: rankconv text ngrams mr.keras rt-polarity.pos rt-polarity.neg --encoding latin-1 --top 5 "
+    "--filters 8 --explain 3 --html ngrams.html",
 }
 
 
@@ -135,6 +137,33 @@ def _emit(classifier, texts, as_json):
     sys.stdout.flush()
 
 
+def _ngrams(args):
+    from rankconv.text.ngrams import explain, format_table, top_ngrams, write_html
+    from rankconv.text.training import TextClassifier
+
+    for name in ("top", "filters"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1; received {getattr(args, name)}.")
+    if args.explain < 0:
+        raise ValueError(f"--explain must be 0 or more; received {args.explain}.")
+    classifier = TextClassifier.load(args.model)
+    data = _read(args)
+    reports = top_ngrams(classifier, data.texts, top=args.top)
+    print(f"top {args.top} n-grams per filter over {len(data):,} sentences\n")
+    print(format_table(reports, filters=args.filters))
+    explanations = [explain(classifier, text) for text in data.texts[: args.explain]]
+    if explanations:
+        print(f"\nwhich n-grams won the max-pooling in the first {len(explanations)} sentence(s), and how much each")
+        print("pushed the decision (pooled value × the filter's centred output weight for the predicted class)")
+    for explanation in explanations:
+        print()
+        print(format_table(explanation, ngrams=args.top))
+    if args.html:
+        write_html(args.html, explanations, reports, filters=args.filters)
+        print(f"\nwrote {args.html}")
+    return 0
+
+
 def add_parser(commands) -> None:
     text = commands.add_parser(
         "text",
@@ -187,3 +216,22 @@ def add_parser(commands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--encoding", default="utf-8")
     p.set_defaults(handler=_predict)
+
+    p = sub.add_parser(
+        "ngrams",
+        help="show the n-grams each filter detects and which ones decided each sentence",
+        description="Each Conv1D filter of width w is an n-gram detector. Print, per window width, the "
+        "n-grams of DATA that activate each filter most and the class each filter votes for; then, for the "
+        "first sentences, which n-gram won each filter's max-pooling and how much it pushed the decision. "
+        "DATA is read like training data (labels are read but not used): a single file of unlabelled "
+        "sentences is refused by the reader, so give one file per class or a labelled layout.",
+        epilog=EXAMPLES["ngrams"],
+    )
+    p.add_argument("model")
+    p.add_argument("data", nargs="+", help="labelled data files or folders (layout detected; labels are ignored)")
+    p.add_argument("--top", type=int, default=10, help="n-grams shown per filter (default 10)")
+    p.add_argument("--filters", type=int, default=10, help="filters shown per width, strongest first (default 10)")
+    p.add_argument("--explain", type=int, default=5, metavar="N", help="explain the first N sentences (default 5)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with coloured sentences")
+    data_options(p)
+    p.set_defaults(handler=_ngrams)
