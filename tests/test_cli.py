@@ -43,3 +43,16 @@ def test_module_entry_point_and_errors():
     assert bad.returncode == 2 and "positive integer" in bad.stderr and "Traceback" not in bad.stderr
     helped = subprocess.run([sys.executable, "-m", "rankconv", "demo", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "example:" in helped.stdout
+
+
+def test_demo_part_two_learns_the_planted_phrases(capsys):
+    assert main(["demo", "--json", "--batch", "1"]) == 0
+    text = json.loads(capsys.readouterr().out)["text"]
+    assert text["test_accuracy"] >= 0.95
+    recovered = [r for r in text["planted"] if r["filter"] is not None]
+    assert len(recovered) >= 8
+    negations = {r["phrase"]: r for r in text["planted"]}
+    assert negations["not good"]["class"] == "neg" and negations["not good"]["filter"] is not None
+    assert text["example"]["predicted"] == "neg"
+    assert main(["demo", "--no-text", "--batch", "1"]) == 0
+    assert "Part two" not in capsys.readouterr().out
