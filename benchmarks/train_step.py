@@ -33,27 +33,27 @@ def median_ms(step, repeats):
     return statistics.median(times) * 1e3
 
 
-def rankconv_step(x, y):
+def rankconv_step(x, y, vocabulary=VOCABULARY):
     from rankconv import constraints, layers, optimizers
     from rankconv.models import Model
 
-    tokens = layers.Input((LENGTH,), dtype="int32")
-    embedded = layers.Embedding(VOCABULARY, EMBEDDING)(tokens)
+    tokens = layers.Input((x.shape[1],), dtype="int32")
+    embedded = layers.Embedding(vocabulary, EMBEDDING)(tokens)
     pooled = [layers.GlobalMaxPooling1D()(layers.Conv1D(FILTERS, w, activation="relu")(embedded)) for w in WINDOWS]
     hidden = layers.Dropout(0.5)(layers.Concatenate()(pooled))
     outputs = layers.Dense(CLASSES, activation="softmax", kernel_constraint=constraints.MaxNorm(3))(hidden)
     model = Model(tokens, outputs)
     model.compile(optimizers.Adadelta(learning_rate=1.0, rho=0.95), "sparse_categorical_crossentropy")
-    return lambda: model.train_on_batch(x, y)
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
 
 
-def torch_step(x, y):
+def torch_step(x, y, vocabulary=VOCABULARY):
     import torch
 
     class Kim(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.embedding = torch.nn.Embedding(VOCABULARY, EMBEDDING)
+            self.embedding = torch.nn.Embedding(vocabulary, EMBEDDING)
             self.convs = torch.nn.ModuleList(torch.nn.Conv1d(EMBEDDING, FILTERS, w) for w in WINDOWS)
             self.dropout = torch.nn.Dropout(0.5)
             self.dense = torch.nn.Linear(FILTERS * len(WINDOWS), CLASSES)
@@ -66,9 +66,9 @@ def torch_step(x, y):
     model = Kim()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
-    ids, labels = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))
 
-    def step():
+    def step(xb=x, yb=y):
+        ids, labels = torch.from_numpy(xb.astype(np.int64)), torch.from_numpy(yb.astype(np.int64))
         optimizer.zero_grad()
         loss = loss_fn(model(ids), labels)
         loss.backward()
@@ -80,12 +80,12 @@ def torch_step(x, y):
     return step
 
 
-def keras_step(x, y):
+def keras_step(x, y, vocabulary=VOCABULARY):
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
-    tokens = keras.Input((LENGTH,), dtype="int32")
-    embedded = keras.layers.Embedding(VOCABULARY, EMBEDDING)(tokens)
+    tokens = keras.Input((x.shape[1],), dtype="int32")
+    embedded = keras.layers.Embedding(vocabulary, EMBEDDING)(tokens)
     pooled = [
         keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(FILTERS, w, activation="relu")(embedded)) for w in WINDOWS
     ]
@@ -93,7 +93,7 @@ def keras_step(x, y):
     outputs = keras.layers.Dense(CLASSES, activation="softmax", kernel_constraint=keras.constraints.MaxNorm(3))(hidden)
     model = keras.Model(tokens, outputs)
     model.compile(keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95), "sparse_categorical_crossentropy")
-    return lambda: model.train_on_batch(x, y)
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
 
 
 def main(argv=None) -> int:
