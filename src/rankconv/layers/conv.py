@@ -164,21 +164,7 @@ class Conv(Layer):
     def build(self, input_shape) -> None:
         self.check_input_shape(input_shape)
         channels = tuple(input_shape)[self._channel_axis]
-        self.kernel = self.add_weight(
-            self.kernel_size + (channels // self.groups, self.filters),
-            self.kernel_initializer,
-            "kernel",
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                (self.filters,),
-                self.bias_initializer,
-                "bias",
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.add_kernel_and_bias(self.kernel_size + (channels // self.groups, self.filters), self.filters)
         super().build(input_shape)
 
     # -- computation ------------------------------------------------------------------------

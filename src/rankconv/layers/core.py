@@ -132,21 +132,7 @@ class Dense(Layer):
             )
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            (input_shape[-1], self.units),
-            self.kernel_initializer,
-            "kernel",
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                (self.units,),
-                self.bias_initializer,
-                "bias",
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.add_kernel_and_bias((input_shape[-1], self.units), self.units)
         super().build(input_shape)
 
     def call(self, inputs):

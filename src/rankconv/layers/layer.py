@@ -179,6 +179,25 @@ class Layer:
         self._variables.append(variable)
         return variable
 
+    def add_kernel_and_bias(self, kernel_shape, units) -> None:
+        """`self.kernel` and (with `use_bias`) `self.bias` of `units`, from the layer's initializers,
+        regularizers and constraints (the attributes `kernel_initializer`, … that Dense and Conv share)."""
+        self.kernel = self.add_weight(
+            kernel_shape,
+            self.kernel_initializer,
+            "kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                (units,),
+                self.bias_initializer,
+                "bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
     @property
     def weights(self) -> list[Variable]:
         """Trainable weights first, then non-trainable ones (Keras's order)."""

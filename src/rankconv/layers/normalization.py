@@ -59,6 +59,14 @@ class _Normalization(Layer):
                 shape, self.beta_initializer, "beta", regularizer=self.beta_regularizer, constraint=self.beta_constraint
             )
 
+    def _scale_and_center(self, outputs, broadcast):
+        """`outputs * gamma + beta`, each where the layer has it, broadcast along the normalised axes."""
+        if self.gamma is not None:
+            outputs = ops.multiply(outputs, ops.reshape(self.gamma, broadcast))
+        if self.beta is not None:
+            outputs = ops.add(outputs, ops.reshape(self.beta, broadcast))
+        return outputs
+
     def _config(self):
         return {
             "axis": self.axis,
@@ -155,11 +163,7 @@ class BatchNormalization(_Normalization):
             mean = ops.reshape(self.moving_mean, broadcast)
             variance = ops.reshape(self.moving_variance, broadcast)
         outputs = ops.divide(ops.subtract(inputs, mean), ops.sqrt(ops.add(variance, self.epsilon)))
-        if self.scale:
-            outputs = ops.multiply(outputs, ops.reshape(self.gamma, broadcast))
-        if self.center:
-            outputs = ops.add(outputs, ops.reshape(self.beta, broadcast))
-        return outputs
+        return self._scale_and_center(outputs, broadcast)
 
     def get_config(self):
         config = super().get_config()
@@ -257,11 +261,7 @@ class LayerNormalization(_Normalization):
         centred = ops.subtract(inputs, mean)
         variance = ops.mean(ops.square(centred), axis=axes, keepdims=True)
         outputs = ops.divide(centred, ops.sqrt(ops.add(variance, self.epsilon)))
-        if self.scale:
-            outputs = ops.multiply(outputs, ops.reshape(self.gamma, broadcast))
-        if self.center:
-            outputs = ops.add(outputs, ops.reshape(self.beta, broadcast))
-        return outputs
+        return self._scale_and_center(outputs, broadcast)
 
     def get_config(self):
         config = super().get_config()
