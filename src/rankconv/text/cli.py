@@ -24,7 +24,7 @@ def _read(args):
 
 
 def _train_options(args):
-    options = {"mode": args.mode, "epochs": args.epochs, "seed": args.seed, "verbose": 0 if args.quiet else 2}
+    options = {"mode": args.mode, "epochs": args.epochs, "seed": args.seed, "verbose": 0 if args.quiet else 1}
     if args.embeddings:
         from rankconv.text import embeddings as vectors
 
@@ -46,6 +46,10 @@ def _train(args):
 
     data = _read(args)
     classifier = train_classifier(data.texts, data.labels, **_train_options(args))
+    dev = classifier.history.get("val_accuracy")
+    if dev:
+        best = max(range(len(dev)), key=dev.__getitem__)
+        print(f"dev accuracy {dev[best]:.4f} (epoch {best + 1} of {len(dev)}; its weights are kept)")
     classifier.save(args.out)
     print(f"saved {args.out}")
     if args.test:
