@@ -25,6 +25,7 @@ def _read(args):
 
 def _train_options(args):
     options = {"mode": args.mode, "epochs": args.epochs, "seed": args.seed, "verbose": 0 if args.quiet else 1}
+    options["patience"] = args.patience
     if args.embeddings:
         from rankconv.text import embeddings as vectors
 
@@ -184,7 +185,12 @@ def add_parser(commands) -> None:
     def train_options(p):
         p.add_argument("--mode", default="rand", choices=["rand", "static", "nonstatic", "multichannel"])
         p.add_argument("--embeddings", help="word2vec (text or binary) or GloVe file for the pretrained modes")
-        p.add_argument("--epochs", type=int, default=25, help="most epochs (early stopping on a 10%% dev split)")
+        p.add_argument(
+            "--epochs", type=int, default=25, help="epochs (default 25); the best one on a 10%% dev split is kept"
+        )
+        p.add_argument(
+            "--patience", type=int, help="stop after this many epochs without dev improvement (default: never)"
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 

@@ -57,15 +57,17 @@ def train_classifier(
     embedding_dim=300,
     dropout=0.5,
     max_norm=3.0,
-    patience=5,
+    patience=None,
     seed=0,
     verbose=1,
     vectorizer=None,
     extra_callbacks=(),
 ) -> TextClassifier:
     """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm 3 on the
-    output layer, early stopping on a dev split taken from the training data (the best epoch's
-    weights are kept). `embeddings(vocabulary_words) -> matrix` supplies pretrained vectors."""
+    output layer, model selection on a dev split taken from the training data: as Kim, all `epochs`
+    run and the weights of the best dev epoch are kept (`patience=k` stops after k epochs without
+    improvement instead; on MR fold 1, patience 5 gave 74.5% and Kim's rule 77.5%).
+    `embeddings(vocabulary_words) -> matrix` supplies pretrained vectors."""
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels; they must match.")
@@ -98,6 +100,7 @@ def train_classifier(
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    patience = epochs if patience is None else patience
     stops = (
         [callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)] if n_dev else []
     )
