@@ -42,7 +42,7 @@ BLOCK_ROWS = 8192
 
 
 def _as_float_array(value, name: str, dtype=None) -> np.ndarray:
-    array = np.asarray(value) if dtype is None else np.asarray(value)
+    array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"`{name}` must be a numeric array; received an array of dtype {array.dtype} (shape {array.shape})."

@@ -24,10 +24,6 @@ def _shape(x):
     return np.shape(x)
 
 
-def _as_array(x):
-    return x if isinstance(x, np.ndarray) else np.asarray(x)
-
-
 # ----------------------------------------------------------------------------- elementwise
 
 add = primitive(np.add, lambda g, r, a, b: (_unbroadcast(g, _shape(a)), _unbroadcast(g, _shape(b))))
