@@ -106,6 +106,9 @@ def test_train_evaluate_save_and_load(tmp_path):
     report = evaluate_classifier(classifier, *planted_corpus(200, seed=1))
     assert report["accuracy"] > 0.95
     assert sum(map(sum, report["confusion"])) == 200 and set(report["per_class"]) == {"neg", "pos"}
+    # Kim's set_zero: the padding word's vector stays zero through training, the rest moved.
+    table = classifier.model.get_layer("embedding").embeddings.numpy()
+    assert not table[0].any() and table[2:].any()
     classifier.save(tmp_path / "text.keras")
     loaded = TextClassifier.load(tmp_path / "text.keras")
     assert loaded.classes == ["neg", "pos"]
