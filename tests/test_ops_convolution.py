@@ -8,50 +8,87 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import rankconv.ops.convolution as conv_module
-from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp
+import rankconv.ops.conv_common as conv_common
+import rankconv.ops.direct_conv as direct_conv
+import rankconv.ops.implicit_gemm as implicit_gemm
+from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp, planner
 
 from reference import reference_conv
 
-# The knobs that switch between code paths: innermost-axis unfolding, tap gathering, and batch
-# chunking. Every path must match the reference.
+# Every algorithm the planner can pick, forced in turn, plus the knobs that switch between the
+# implicit GEMM's code paths (innermost-axis unfolding, tap gathering, batch chunking): every
+# path must match the reference. Forcing an algorithm on a call it cannot compute must raise.
 ALGORITHMS = {
-    "default": {},
-    "no-unfold-no-gather": {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 1, "WIDE_GATHER_DEPTH": 1},
-    "gather-everything": {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 10**6, "WIDE_GATHER_DEPTH": 10**6},
-    "one-sample-chunks-small-blocks": {"WORKSPACE_BYTES": 1, "BLOCK_ROWS": 7},
+    "planner": (None, {}),
+    "implicit_gemm": ("implicit_gemm", {}),
+    "implicit_gemm/no-unfold-no-gather": (
+        "implicit_gemm",
+        {implicit_gemm: {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 1, "WIDE_GATHER_DEPTH": 1}},
+    ),
+    "implicit_gemm/gather-everything": (
+        "implicit_gemm",
+        {implicit_gemm: {"UNFOLD_DEPTH": 0, "GATHER_DEPTH": 10**6, "WIDE_GATHER_DEPTH": 10**6}},
+    ),
+    "implicit_gemm/one-sample-chunks-small-blocks": (
+        "implicit_gemm",
+        {conv_common: {"WORKSPACE_BYTES": 1}, implicit_gemm: {"BLOCK_ROWS": 7}},
+    ),
+    "im2col": ("im2col", {}),
+    "fft": ("fft", {}),
+    "fft/one-sample-chunks": ("fft", {conv_common: {"WORKSPACE_BYTES": 1}}),
+    "direct": ("direct", {}),
+    "direct/one-sample-chunks": ("direct", {direct_conv: {"CHUNK_BYTES": 1}}),
+    "pointwise": ("pointwise", {}),
 }
 
 
 @contextlib.contextmanager
 def use_algorithm(name):
-    saved = {knob: getattr(conv_module, knob) for knob in ALGORITHMS[name]}
-    for knob, value in ALGORITHMS[name].items():
-        setattr(conv_module, knob, value)
+    forced, knobs = ALGORITHMS[name]
+    saved = {(module, knob): getattr(module, knob) for module, values in knobs.items() for knob in values}
+    for module, values in knobs.items():
+        for knob, value in values.items():
+            setattr(module, knob, value)
     try:
-        yield
+        with planner.conv_algorithm(forced):
+            yield
     finally:
-        for knob, value in saved.items():
-            setattr(conv_module, knob, value)
+        for (module, knob), value in saved.items():
+            setattr(module, knob, value)
+
+
+def run_with(algorithm, test, *args):
+    """Run `test(*args)` with `algorithm` forced; a forced algorithm that cannot compute the call
+    must refuse it with a ValueError saying so (the planner itself never refuses)."""
+    forced = ALGORITHMS[algorithm][0]
+    with use_algorithm(algorithm):
+        try:
+            test(*args)
+        except ValueError as error:
+            if forced is None or f"forced convolution algorithm {forced!r} cannot compute" not in str(error):
+                raise
 
 
 every_algorithm = pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 
 
 @st.composite
-def conv_configs(draw, ranks=(1, 2, 3, 4), input_dilation="never"):
-    """A random convolution: rank, shapes, strides, dilation, groups, padding, data format."""
+def conv_configs(draw, ranks=(1, 2, 3, 4), input_dilation="never", kind="any"):
+    """A random convolution: rank, shapes, strides, dilation, groups, padding, data format.
+
+    kind "pointwise": 1×…×1 kernels on unpadded inputs; "depthwise": one input channel per group."""
     rank = draw(st.sampled_from(ranks))
     small = rank >= 3
-    kernel = tuple(draw(st.integers(1, 2 if small else 4)) for _ in range(rank))
+    kernel = tuple(draw(st.integers(1, 1 if kind == "pointwise" else 2 if small else 4)) for _ in range(rank))
     dilation = tuple(draw(st.integers(1, 1 if small else 3)) for _ in range(rank))
     strides = tuple(draw(st.integers(1, 2 if small else 3)) for _ in range(rank))
-    groups = draw(st.sampled_from([1, 1, 2, 3]))
-    channels = groups * draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 2, 3, 5] if kind == "depthwise" else [1, 1, 2, 3]))
+    channels = groups * (1 if kind == "depthwise" else draw(st.integers(1, 3)))
     filters = groups * draw(st.integers(1, 3))
     # input dilation exists only in conv_general, which takes explicit padding and channels-last data
     dilate_input = input_dilation == "always" or (input_dilation == "sometimes" and draw(st.booleans()))
-    padding = "explicit" if dilate_input else draw(st.sampled_from(["valid", "same", "causal", "explicit"]))
+    paddings = ["valid", "same"] if kind == "pointwise" else ["valid", "same", "causal", "explicit"]
+    padding = "explicit" if dilate_input else draw(st.sampled_from(paddings))
     if padding == "explicit":
         padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(rank))
     lhs = tuple(draw(st.integers(1, 2)) for _ in range(rank)) if dilate_input else (1,) * rank
@@ -103,8 +140,7 @@ def _fits(config):
 @settings(max_examples=200)
 @given(config=conv_configs(), seed=st.integers(0, 2**16))
 def test_conv_matches_reference(algorithm, config, seed):
-    with use_algorithm(algorithm):
-        _test_conv_matches_reference(config, seed)
+    run_with(algorithm, _test_conv_matches_reference, config, seed)
 
 
 def _test_conv_matches_reference(config, seed):
@@ -136,8 +172,7 @@ def test_conv_float32_stays_float32(config, seed):
 @every_algorithm
 @given(config=conv_configs(ranks=(1, 2, 3), input_dilation="always"), seed=st.integers(0, 2**16))
 def test_conv_general_with_input_dilation_matches_reference(algorithm, config, seed):
-    with use_algorithm(algorithm):
-        _test_conv_general_with_input_dilation_matches_reference(config, seed)
+    run_with(algorithm, _test_conv_general_with_input_dilation_matches_reference, config, seed)
 
 
 def _test_conv_general_with_input_dilation_matches_reference(config, seed):
@@ -162,8 +197,7 @@ def _directional_check(f, vjp_value, point, rng, eps=1e-6):
 @settings(max_examples=200)
 @given(config=conv_configs(ranks=(1, 2, 3, 4), input_dilation="sometimes"), seed=st.integers(0, 2**16))
 def test_vjp_matches_finite_differences(algorithm, config, seed):
-    with use_algorithm(algorithm):
-        _test_vjp_matches_finite_differences(config, seed)
+    run_with(algorithm, _test_vjp_matches_finite_differences, config, seed)
 
 
 def _test_vjp_matches_finite_differences(config, seed):
@@ -202,8 +236,7 @@ def test_wide_kernel_equals_conv1d_exactly():
 
 @every_algorithm
 def test_rank_4_convolution(algorithm):
-    with use_algorithm(algorithm):
-        _test_rank_4_convolution()
+    run_with(algorithm, _test_rank_4_convolution)
 
 
 def _test_rank_4_convolution():
@@ -211,14 +244,13 @@ def _test_rank_4_convolution():
     x = rng.standard_normal((2, 5, 4, 6, 3, 2))
     w = rng.standard_normal((2, 3, 2, 2, 2, 4))
     np.testing.assert_allclose(
-        conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same")
+        conv(x, w, strides=(1, 2, 1, 1), padding="same"), reference_conv(x, w, (1, 2, 1, 1), "same"), atol=1e-12
     )
 
 
 @every_algorithm
 def test_strides_with_dilation_and_asymmetric_padding(algorithm):
-    with use_algorithm(algorithm):
-        _test_strides_with_dilation_and_asymmetric_padding()
+    run_with(algorithm, _test_strides_with_dilation_and_asymmetric_padding)
 
 
 def _test_strides_with_dilation_and_asymmetric_padding():
@@ -226,7 +258,7 @@ def _test_strides_with_dilation_and_asymmetric_padding():
     x = rng.standard_normal((2, 13, 11, 4))
     w = rng.standard_normal((3, 2, 4, 5))
     got = conv(x, w, strides=(2, 3), padding=((2, 0), (1, 3)), dilation_rate=(2, 2))
-    np.testing.assert_allclose(got, reference_conv(x, w, (2, 3), ((2, 0), (1, 3)), (2, 2)))
+    np.testing.assert_allclose(got, reference_conv(x, w, (2, 3), ((2, 0), (1, 3)), (2, 2)), atol=1e-12)
 
 
 def test_negative_explicit_padding_crops():
@@ -238,8 +270,7 @@ def test_negative_explicit_padding_crops():
 
 @every_algorithm
 def test_nan_and_inf_propagate(algorithm):
-    with use_algorithm(algorithm):
-        _test_nan_and_inf_propagate()
+    run_with(algorithm, _test_nan_and_inf_propagate)
 
 
 def _test_nan_and_inf_propagate():
@@ -249,6 +280,10 @@ def _test_nan_and_inf_propagate():
     w = np.ones((3, 3, 2, 1), np.float32)
     y = conv(x, w, padding="same")
     assert np.isnan(y[0, 1:4, 1:4]).all()
+    if planner.get_conv_algorithm() == "fft":
+        # a transform mixes every cell of a sample: a NaN or Inf anywhere makes all its outputs NaN
+        assert np.isnan(y).all()
+        return
     assert np.isposinf(y[0, 4:, 4:, 0]).all()
     assert np.isfinite(y[0, 0, :, 0]).all()
 
@@ -330,3 +365,52 @@ def test_empty_kernels_are_refused():
         conv(np.ones((1, 5, 2)), np.ones((1, 2, 0)))
     with pytest.raises(ValueError, match="`rhs_dilation`"):
         conv_general(np.ones((1, 5, 2)), np.ones((1, 2, 1)), rhs_dilation=0)
+
+
+@pytest.mark.parametrize("algorithm", ["planner", "pointwise", "implicit_gemm", "fft"])
+@given(config=conv_configs(kind="pointwise"), seed=st.integers(0, 2**16))
+def test_pointwise_convolutions_match_reference(algorithm, config, seed):
+    run_with(algorithm, _test_conv_matches_reference, config, seed)
+    run_with(algorithm, _test_vjp_matches_finite_differences, config, seed)
+
+
+@pytest.mark.parametrize("algorithm", ["planner", "direct", "direct/one-sample-chunks", "implicit_gemm", "fft"])
+@given(config=conv_configs(kind="depthwise", input_dilation="sometimes"), seed=st.integers(0, 2**16))
+def test_depthwise_convolutions_match_reference(algorithm, config, seed):
+    if any(f > 1 for f in config["lhs_dilation"]):
+        run_with(algorithm, _test_conv_general_with_input_dilation_matches_reference, config, seed)
+    else:
+        run_with(algorithm, _test_conv_matches_reference, config, seed)
+    run_with(algorithm, _test_vjp_matches_finite_differences, config, seed)
+
+
+def test_planner_rules():
+    from rankconv.ops.convolution import conv_plan
+
+    same = ((1, 1), (1, 1))
+    assert conv_plan((32, 32, 32, 64), (1, 1, 64, 64))[0] == "pointwise"
+    assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
+    assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"
+    assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "implicit_gemm"
+    assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
+    # a forced algorithm is used, or refused with the reason
+    with planner.conv_algorithm("im2col"):
+        assert conv_plan((32, 600, 300), (3, 300, 64)) == ("im2col", "forced by set_conv_algorithm")
+    with planner.conv_algorithm("pointwise"), pytest.raises(ValueError, match="not all ones"):
+        conv_plan((32, 600, 300), (3, 300, 64))
+    with pytest.raises(ValueError, match="Unknown convolution algorithm 'gemm'"):
+        planner.set_conv_algorithm("gemm")
+    assert planner.get_conv_algorithm() is None
+
+
+def test_float32_algorithms_agree():
+    """Every algorithm, in float32, close to the float64 reference on a mid-sized case."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 40, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 8, 6)).astype(np.float32)
+    expected = reference_conv(x.astype(np.float64), w.astype(np.float64), (2, 1), "same", (1, 2))
+    for algorithm in ("implicit_gemm", "im2col", "fft"):
+        with planner.conv_algorithm(algorithm):
+            got = conv(x, w, strides=(2, 1), padding="same", dilation_rate=(1, 2))
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())

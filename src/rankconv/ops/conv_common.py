@@ -1,0 +1,166 @@
+"""What every convolution algorithm shares: the description of a validated call, padding and
+dilation of the input, and the workspace limit.
+
+Canonical layout, everywhere below `rankconv.ops.convolution`'s front end:
+    x:      (batch, *spatial, channels)                      channels-last
+    kernel: (*kernel_spatial, channels // groups, filters)   Keras's layout
+    y:      (batch, *output_spatial, filters)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rankconv import utils
+
+# Bytes of scratch one call may use; None means the size of the call's input plus its output.
+# Larger batches are processed in chunks of samples that fit (see `batch_chunks`).
+WORKSPACE_BYTES: int | None = None
+
+
+def set_conv_workspace(limit: int | None) -> None:
+    """Bound the scratch memory of a convolution call to `limit` bytes (None: input + output size).
+
+    Batches whose scratch would exceed it are processed a few samples at a time; one sample is
+    always allowed, whatever the limit."""
+    global WORKSPACE_BYTES
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"`limit` must be a non-negative number of bytes or None; received {limit!r}.")
+    WORKSPACE_BYTES = limit
+
+
+@dataclass(frozen=True)
+class ConvCall:
+    """A validated `conv_general` call, shapes only: what the planner decides on and caches by."""
+
+    x_shape: tuple
+    kernel_shape: tuple
+    strides: tuple
+    pairs: tuple  # explicit (lo, hi) padding per spatial axis; negative crops
+    lhs_dilation: tuple
+    rhs_dilation: tuple
+    dtype: np.dtype
+
+    @property
+    def rank(self) -> int:
+        return len(self.x_shape) - 2
+
+    @property
+    def batch(self) -> int:
+        return self.x_shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.x_shape[-1]
+
+    @property
+    def filters(self) -> int:
+        return self.kernel_shape[-1]
+
+    @property
+    def channels_per_group(self) -> int:
+        return self.kernel_shape[-2]
+
+    @property
+    def groups(self) -> int:
+        return self.channels // self.kernel_shape[-2]
+
+    @property
+    def kernel_spatial(self) -> tuple:
+        return tuple(self.kernel_shape[:-2])
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel_spatial)
+
+    @property
+    def dilated_spatial(self) -> tuple:
+        return tuple((n - 1) * f + 1 for n, f in zip(self.x_shape[1:-1], self.lhs_dilation))
+
+    @property
+    def padded_spatial(self) -> tuple:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.dilated_spatial, self.pairs))
+
+    @property
+    def spans(self) -> tuple:
+        return tuple(utils.effective_kernel_size(k, d) for k, d in zip(self.kernel_spatial, self.rhs_dilation))
+
+    @property
+    def output_spatial(self) -> tuple:
+        return tuple((p - span) // s + 1 for p, span, s in zip(self.padded_spatial, self.spans, self.strides))
+
+    @property
+    def output_shape(self) -> tuple:
+        return (self.batch, *self.output_spatial, self.filters)
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds × 2 of the convolution's definition (what GFLOP/s figures count)."""
+        return 2 * self.batch * math.prod(self.output_spatial) * self.taps * self.channels_per_group * self.filters
+
+    def workspace_limit(self) -> int:
+        if WORKSPACE_BYTES is not None:
+            return WORKSPACE_BYTES
+        itemsize = self.dtype.itemsize
+        return (math.prod(self.x_shape) + math.prod(self.output_shape)) * itemsize
+
+
+def batch_chunks(batch: int, sample_bytes: int, limit: int):
+    """(start, stop) ranges of samples whose scratch (`sample_bytes` each) fits in `limit`."""
+    chunk = max(1, min(batch, limit // max(1, sample_bytes)))
+    for start in range(0, batch, chunk):
+        yield start, min(start + chunk, batch)
+
+
+def pad_windows(spatial, pairs):
+    """Per axis: where the data lands in the padded array and which of its cells land there.
+
+    Padding (lo, hi) puts `lo` zeros before and `hi` after; negative amounts cut cells off that
+    end, possibly past the data into the padding of the other side.
+    """
+    target, source = [], []
+    for n, (lo, hi) in zip(spatial, pairs):
+        length = n + lo + hi
+        start, stop = max(lo, 0), min(lo + n, length)
+        stop = max(start, stop)
+        target.append(slice(start, stop))
+        source.append(slice(start - lo, stop - lo))
+    return target, source
+
+
+def pad(x: np.ndarray, pairs) -> np.ndarray:
+    """Zero-pad (or crop, for negative amounts) the spatial axes of channels-last `x`."""
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
+        return np.pad(x, [(0, 0), *pairs, (0, 0)])
+    spatial = x.shape[1:-1]
+    out = np.zeros((x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(spatial, pairs)), x.shape[-1]), dtype=x.dtype)
+    target, source = pad_windows(spatial, pairs)
+    out[(slice(None), *target)] = x[(slice(None), *source)]
+    return out
+
+
+def unpad(x: np.ndarray, pairs, original_spatial) -> np.ndarray:
+    """Adjoint of `pad`: the padded array's cells that came from the data, zeros for cells cut off."""
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    target, source = pad_windows(original_spatial, pairs)
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
+        return x[(slice(None), *target)]
+    out = np.zeros((x.shape[0], *original_spatial, x.shape[-1]), dtype=x.dtype)
+    out[(slice(None), *source)] = x[(slice(None), *target)]
+    return out
+
+
+def dilate(x: np.ndarray, factors) -> np.ndarray:
+    """Insert `f - 1` zeros between neighbouring cells of each spatial axis (input dilation)."""
+    if all(f == 1 for f in factors):
+        return x
+    shape = (x.shape[0], *((n - 1) * f + 1 for n, f in zip(x.shape[1:-1], factors)), x.shape[-1])
+    out = np.zeros(shape, dtype=x.dtype)
+    out[(slice(None), *(slice(None, None, f) for f in factors))] = x
+    return out

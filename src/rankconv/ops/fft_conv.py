@@ -1,0 +1,133 @@
+"""Convolution by FFT, for long kernels.
+
+On a periodic grid of size L (at least the padded input), the stride-1 correlation
+`c[o] = sum_t x[o + t] w[t]` becomes a product of spectra, `C = X · conj(W)`, with the channels
+contracted frequency by frequency: `C[f, :] = X[f, :] @ conj(W[f])`, a batch of small complex
+matrix products. Outputs `o <= padded - span` never wrap around, so they are exact; strides keep
+every s-th of them. The cost grows with `log L` instead of with the number of taps, which is why
+the planner picks this for kernels of dozens of taps and more.
+
+Gradients on the same grid: the input gradient is the convolution `dX = G · W` (the output
+gradient spread onto the stride-1 grid), the kernel gradient the correlation `dW = X · conj(G)`
+summed over the batch; both are read off the first cells of their inverse transforms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rankconv.ops import conv_common as common
+
+
+def applies(call: common.ConvCall) -> str | None:
+    """None if this algorithm computes `call` (it computes every call), else the reason it does not."""
+    return None
+
+
+def fast_length(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n: a size the FFT handles quickly."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _grid(call: common.ConvCall) -> tuple[int, ...]:
+    return tuple(fast_length(p) for p in call.padded_spatial)
+
+
+def _complex(call: common.ConvCall):
+    return np.complex64 if call.dtype == np.float32 else np.complex128
+
+
+def _kernel_spectrum(kernel, call: common.ConvCall, grid):
+    """rfftn of the (dilated) kernel on the grid: (frequencies, channels // groups, filters)."""
+    dilated = np.zeros((*call.spans, *kernel.shape[-2:]), dtype=call.dtype)
+    dilated[tuple(slice(None, None, d) for d in call.rhs_dilation)] = kernel
+    spectrum = np.fft.rfftn(dilated, s=grid, axes=tuple(range(call.rank)))
+    return spectrum.astype(_complex(call), copy=False).reshape(-1, *kernel.shape[-2:])
+
+
+def _spectrum(a, grid, call: common.ConvCall):
+    """rfftn over the spatial axes of (batch, *spatial, C), laid out (frequencies, batch, C)."""
+    spectrum = np.fft.rfftn(a, s=grid, axes=tuple(range(1, call.rank + 1))).astype(_complex(call), copy=False)
+    return np.ascontiguousarray(np.moveaxis(spectrum.reshape(a.shape[0], -1, a.shape[-1]), 1, 0))
+
+
+def _inverse(spectrum, batch, grid, call: common.ConvCall):
+    """Inverse of `_spectrum`: (frequencies, batch, C) → (batch, *grid, C) real."""
+    half = (*grid[:-1], grid[-1] // 2 + 1)
+    laid = np.moveaxis(spectrum, 0, 1).reshape(batch, *half, spectrum.shape[-1])
+    return np.fft.irfftn(laid, s=grid, axes=tuple(range(1, call.rank + 1)))
+
+
+def _group_slices(call: common.ConvCall):
+    cg, fg = call.channels_per_group, call.filters // call.groups
+    return [(slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)) for g in range(call.groups)]
+
+
+def _strided_outputs(call: common.ConvCall):
+    return tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(call.output_spatial, call.strides))
+
+
+def _chunks(call: common.ConvCall, grid, backward: bool):
+    frequencies = math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
+    per_sample = frequencies * (call.channels + call.filters) * 2 * call.dtype.itemsize * (2 if backward else 1)
+    return common.batch_chunks(call.batch, per_sample, call.workspace_limit())
+
+
+def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
+    grid = _grid(call)
+    weights = _kernel_spectrum(kernel, call, grid).conj()
+    y = np.empty(call.output_shape, dtype=call.dtype)
+    for start, stop in _chunks(call, grid, backward=False):
+        x_padded = common.pad(common.dilate(x[start:stop], call.lhs_dilation), call.pairs)
+        spectrum = _spectrum(x_padded, grid, call)
+        products = np.empty((spectrum.shape[0], stop - start, call.filters), dtype=spectrum.dtype)
+        with np.errstate(invalid="ignore"):  # a NaN in a sample spreads over its spectrum, silently
+            for cin, cout in _group_slices(call):
+                np.matmul(spectrum[:, :, cin], weights[:, :, cout], out=products[:, :, cout])
+        full = _inverse(products, stop - start, grid, call)
+        y[start:stop] = full[(slice(None), *_strided_outputs(call))]
+    return y
+
+
+def vjp(grad, x, kernel, call: common.ConvCall):
+    grid = _grid(call)
+    weights = _kernel_spectrum(kernel, call, grid)
+    d_weights = np.zeros(weights.shape, dtype=weights.dtype)
+    dx = np.empty(x.shape, dtype=call.dtype)
+    for start, stop in _chunks(call, grid, backward=True):
+        n = stop - start
+        x_padded = common.pad(common.dilate(x[start:stop], call.lhs_dilation), call.pairs)
+        spread = np.zeros((n, *_stride1_outputs(call), call.filters), dtype=call.dtype)
+        spread[(slice(None), *_strided_outputs(call))] = grad[start:stop]
+        g_spectrum = _spectrum(spread, grid, call)
+        x_spectrum = _spectrum(x_padded, grid, call)
+        d_spectrum = np.empty((g_spectrum.shape[0], n, call.channels), dtype=g_spectrum.dtype)
+        for cin, cout in _group_slices(call):
+            np.matmul(g_spectrum[:, :, cout], weights[:, :, cout].transpose(0, 2, 1), out=d_spectrum[:, :, cin])
+            d_weights[:, :, cout] += np.matmul(x_spectrum[:, :, cin].transpose(0, 2, 1), g_spectrum[:, :, cout].conj())
+        d_full = _inverse(d_spectrum, n, grid, call)
+        d_padded = d_full[(slice(None), *(slice(0, p) for p in call.padded_spatial))]
+        d_chunk = common.unpad(d_padded, call.pairs, call.dilated_spatial)
+        dx[start:stop] = d_chunk[(slice(None), *(slice(None, None, f) for f in call.lhs_dilation))]
+    half = (*grid[:-1], grid[-1] // 2 + 1)
+    d_dilated = np.fft.irfftn(d_weights.reshape(*half, *kernel.shape[-2:]), s=grid, axes=tuple(range(call.rank)))
+    d_kernel = d_dilated[tuple(slice(0, span, d) for span, d in zip(call.spans, call.rhs_dilation))]
+    return dx, np.ascontiguousarray(d_kernel, dtype=call.dtype)
+
+
+def _stride1_outputs(call: common.ConvCall) -> tuple[int, ...]:
+    """Output lengths of the same call with strides 1: the grid the output gradient is spread on."""
+    return tuple(p - span + 1 for p, span in zip(call.padded_spatial, call.spans))

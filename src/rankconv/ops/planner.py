@@ -1,0 +1,152 @@
+"""Which algorithm computes a convolution: chosen per call signature by a cost model, cached.
+
+The rules, in order (the first that applies wins; `conv_plan` says which and why):
+
+1. "pointwise" — a 1×…×1 kernel on an unpadded input is a plain matrix product.
+2. "direct" — one input channel per group (depthwise): there is nothing for a matrix product to
+   contract, so each tap is a broadcast multiply-add.
+3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
+   below the cost of the taps' products (typically from a few dozen taps on).
+4. "im2col" — shallow products (few input channels per group, e.g. an RGB input): copying every
+   tap into the channels makes one deep product per block instead of many thin ones.
+5. "implicit_gemm" — everything else: row-shifted products over the input, no copy of it.
+
+The forward pass and the backward pass (both gradients) are planned separately; each decision
+is cached by the call's shapes, strides, padding, dilations and dtype.
+`set_conv_algorithm(name)` or `with conv_algorithm(name):` forces one algorithm (for tests and
+benchmarks); a forced algorithm that cannot compute a call raises `ValueError` saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rankconv.ops import conv_common as common
+from rankconv.ops import direct_conv, fft_conv, implicit_gemm, pointwise_conv
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    applies: Callable  # call -> None, or the reason it cannot compute the call
+    forward: Callable  # (x, kernel, call) -> y
+    vjp: Callable  # (grad, x, kernel, call) -> (d_x, d_kernel)
+
+
+def _im2col_forward(x, kernel, call):
+    return implicit_gemm.forward(x, kernel, call, unfold_all=True)
+
+
+def _im2col_vjp(grad, x, kernel, call):
+    return implicit_gemm.vjp(grad, x, kernel, call, unfold_all=True)
+
+
+def _always(call):
+    return None
+
+
+ALGORITHMS = {
+    algorithm.name: algorithm
+    for algorithm in (
+        Algorithm("implicit_gemm", _always, implicit_gemm.forward, implicit_gemm.vjp),
+        Algorithm("im2col", _always, _im2col_forward, _im2col_vjp),
+        Algorithm("fft", fft_conv.applies, fft_conv.forward, fft_conv.vjp),
+        Algorithm("direct", direct_conv.applies, direct_conv.forward, direct_conv.vjp),
+        Algorithm("pointwise", pointwise_conv.applies, pointwise_conv.forward, pointwise_conv.vjp),
+    )
+}
+
+# Cost model constants (relative speeds measured on x86-64 with OpenBLAS; see benchmarks/).
+# FFT: time of the transforms in GEMM-flop equivalents per point·log2(points), and the
+# efficiency of the small per-frequency complex products relative to one large real GEMM.
+FFT_TRANSFORM_COST = 12.0
+FFT_PRODUCT_EFFICIENCY = 0.35
+# Products shallower than this (input channels per group × taps) go through im2col.
+IM2COL_DEPTH = 48
+
+_forced: str | None = None
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+def _check_name(name):
+    if name is not None and name not in ALGORITHMS:
+        raise ValueError(f"Unknown convolution algorithm {name!r}; expected one of {sorted(ALGORITHMS)} or None.")
+
+
+def set_conv_algorithm(name: str | None) -> None:
+    """Force every convolution to use algorithm `name` (one of `ALGORITHMS`); None restores the planner."""
+    global _forced
+    _check_name(name)
+    _forced = name
+
+
+def get_conv_algorithm() -> str | None:
+    """The forced algorithm, or None when the planner decides."""
+    return _forced
+
+
+@contextlib.contextmanager
+def conv_algorithm(name: str | None):
+    """`with conv_algorithm("fft"): ...` forces an algorithm inside the block."""
+    saved = _forced
+    set_conv_algorithm(name)
+    try:
+        yield
+    finally:
+        set_conv_algorithm(saved)
+
+
+def fft_cost(call: common.ConvCall, gemm_cost: float) -> float:
+    grid = [fft_conv.fast_length(p) for p in call.padded_spatial]
+    points = math.prod(grid)
+    frequencies = math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
+    transforms = FFT_TRANSFORM_COST * call.batch * (call.channels + call.filters) * points * math.log2(max(points, 2))
+    products = 8 * frequencies * call.batch * call.channels_per_group * call.filters / FFT_PRODUCT_EFFICIENCY
+    return transforms + products
+
+
+def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
+    if pointwise_conv.applies(call) is None:
+        return "pointwise", "the kernel is 1×…×1 on an unpadded input: one matrix product"
+    if direct_conv.applies(call) is None:
+        return "direct", "one input channel per group (depthwise): broadcast multiply-adds"
+    gemm = call.flops
+    fft = fft_cost(call, gemm)
+    if fft < gemm:
+        return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
+    depth = call.channels_per_group * call.taps
+    if depth <= IM2COL_DEPTH:
+        return "im2col", f"shallow products ({call.channels_per_group} channels × {call.taps} taps <= {IM2COL_DEPTH})"
+    return "implicit_gemm", "row-shifted products over the input, no copy"
+
+
+def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
+    """(algorithm name, reason) for `call`; forced by `set_conv_algorithm`, else the cached rule."""
+    if _forced is not None:
+        reason = ALGORITHMS[_forced].applies(call)
+        if reason is not None:
+            raise ValueError(f"The forced convolution algorithm {_forced!r} cannot compute this call: {reason}.")
+        return _forced, "forced by set_conv_algorithm"
+    key = (call, backward)
+    with _lock:
+        decision = _cache.get(key)
+    if decision is None:
+        decision = _decide(call, backward)
+        with _lock:
+            if len(_cache) > 4096:
+                _cache.clear()
+            _cache[key] = decision
+    return decision
+
+
+def forward(x, kernel, call: common.ConvCall):
+    return ALGORITHMS[plan(call)[0]].forward(x, kernel, call)
+
+
+def vjp(grad, x, kernel, call: common.ConvCall):
+    return ALGORITHMS[plan(call, backward=True)[0]].vjp(grad, x, kernel, call)
