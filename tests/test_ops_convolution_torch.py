@@ -1,6 +1,7 @@
 """Oracle: PyTorch's convolution and autograd in float32, ranks 1-3."""
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -8,7 +9,7 @@ from rankconv.ops import conv, conv_vjp
 
 from oracles import torch as _torch
 from reference import reference_padding
-from test_ops_convolution import _fits, conv_configs
+from test_ops_convolution import _fits, conv_configs, run_with
 
 torch = _torch()
 functional = torch.nn.functional
@@ -33,9 +34,25 @@ def torch_conv(x_cl, w, strides, padding, dilation):
     return y, x_t, w_t
 
 
-@settings(max_examples=60)
+@pytest.mark.parametrize("algorithm", ["planner", "implicit_gemm", "im2col", "fft", "direct", "pointwise"])
+@settings(max_examples=40)
 @given(config=conv_configs(ranks=(1, 2, 3)), seed=st.integers(0, 2**16))
-def test_forward_and_gradients_match_pytorch(config, seed):
+def test_forward_and_gradients_match_pytorch(algorithm, config, seed):
+    """Every algorithm in float32 (forced; an algorithm that cannot compute a config refuses it)."""
+    run_with(algorithm, _forward_and_gradients_match_pytorch, config, seed)
+
+
+@pytest.mark.parametrize("algorithm", ["planner", "direct", "pointwise"])
+@settings(max_examples=20)
+@given(
+    config=st.one_of(conv_configs(ranks=(1, 2, 3), kind="pointwise"), conv_configs(ranks=(1, 2, 3), kind="depthwise")),
+    seed=st.integers(0, 2**16),
+)
+def test_pointwise_and_depthwise_match_pytorch(algorithm, config, seed):
+    run_with(algorithm, _forward_and_gradients_match_pytorch, config, seed)
+
+
+def _forward_and_gradients_match_pytorch(config, seed):
     config = dict(config, data_format="channels_last")
     assume(_fits(config))
     rng = np.random.default_rng(seed)
