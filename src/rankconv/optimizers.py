@@ -37,7 +37,7 @@ import numpy as np
 
 from rankconv import objects
 from rankconv.layers.layer import to_snake_case, unique_name
-from rankconv.ops.autodiff import Variable
+from rankconv.ops.autodiff import RowSparse, Variable
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "get", "serialize", "deserialize"]
 
@@ -72,6 +72,29 @@ class _Block:
 
     def __init__(self, value):
         self.value = value
+
+
+def _stored(g):
+    """The stored numbers of a gradient: all of a dense one, the rows of a row-sparse one."""
+    return g.values if isinstance(g, RowSparse) else g
+
+
+def _scaled(g, factor):
+    if isinstance(g, RowSparse):
+        return RowSparse(g.indices, g.values * factor, g.shape)
+    return g * factor
+
+
+def _clipped(g, limit):
+    if isinstance(g, RowSparse):
+        return RowSparse(g.indices, np.clip(g.values, -limit, limit).astype(g.dtype, copy=False), g.shape)
+    return np.clip(g, -limit, limit).astype(g.dtype, copy=False)
+
+
+def _powers(factor, exponents, like):
+    """`factor ** exponents` in `like`'s dtype, shaped to scale rows of `like`."""
+    dtype = like.dtype.type
+    return np.power(dtype(factor), exponents.astype(like.dtype)).reshape(-1, *([1] * (like.ndim - 1)))
 
 
 @objects.family("keras.optimizers")
@@ -151,6 +174,9 @@ class Optimizer(objects.Configurable):
         self._exclude_ids: set[int] = set()
         self._exclude_pattern = None
         self._decay_cache: dict[int, bool] = {}
+        # per tracked variable updated from row-sparse gradients: the step up to which each row's
+        # decaying slots are current (see `_update_rows`)
+        self._row_clock: dict[int, np.ndarray] = {}
 
     # -- hyperparameters ------------------------------------------------------------------------
 
@@ -215,6 +241,7 @@ class Optimizer(objects.Configurable):
     @property
     def variables(self) -> list[Variable]:
         """The whole optimizer state, in Keras's order (see the module docstring)."""
+        self._settle_rows()
         state = [self._iterations, self._learning_rate]
         for group in self._all_slot_groups():
             for slots in self._slots:
@@ -330,7 +357,8 @@ class Optimizer(objects.Configurable):
             if grad is None:
                 missing.append(variable.path)
                 continue
-            grad = np.asarray(grad)
+            if not isinstance(grad, RowSparse):
+                grad = np.asarray(grad)
             if grad.shape != variable.shape:
                 raise ValueError(
                     f"Optimizer '{self.name}': the gradient of `{variable.path}` must have the variable's shape "
@@ -350,10 +378,11 @@ class Optimizer(objects.Configurable):
         grads = [g for g, _ in pairs]
         variables = [v for _, v in pairs]
         if self.loss_scale_factor is not None:
-            grads = [g / g.dtype.type(self.loss_scale_factor) for g in grads]
+            grads = [_scaled(g, g.dtype.type(1) / g.dtype.type(self.loss_scale_factor)) for g in grads]
 
         steps = self.gradient_accumulation_steps
         if steps:
+            grads = [g.dense() if isinstance(g, RowSparse) else g for g in grads]
             accumulators = [self._slots_of(v)["gradient_accumulator"].value for v in variables]
             if (int(self._iterations.value) + 1) % steps == 0:
                 grads = [(g + a) / g.dtype.type(steps) for g, a in zip(grads, accumulators)]
@@ -381,9 +410,68 @@ class Optimizer(objects.Configurable):
                     dtype = variable.value.dtype.type
                     lr = dtype(self._learning_rate.value)
                     variable.value *= dtype(1) - dtype(self.weight_decay) * lr
+        decay = self._row_decay()
         for grad, variable in zip(grads, variables):
             lr = variable.value.dtype.type(self._learning_rate.value)
+            if isinstance(grad, RowSparse) and decay is not None:
+                self._update_rows(grad, variable, lr, decay)
+                continue
+            self._settle_rows(self._index[id(variable)])
+            grad = grad.dense() if isinstance(grad, RowSparse) else grad
             self._update_in_blocks(grad, variable.value, self._slots_of(variable), lr)
+
+    # -- row-sparse gradients -------------------------------------------------------------------
+    # An embedding lookup's gradient touches a few rows of a large table. Where a zero gradient
+    # leaves a row's value unchanged and only shrinks some slots geometrically (Adadelta's and
+    # RMSprop's averages; nothing at all for SGD without momentum and Adagrad), the update of the
+    # untouched rows can wait: each row keeps the step up to which its slots are current, and when
+    # it is next touched (or the state is read) its slots are first multiplied by rho^missed_steps.
+    # The numbers are Keras's dense update, up to rounding. Optimizers where a zero gradient still
+    # moves the value (momentum, Adam) apply the gradient densely.
+
+    def _row_decay(self) -> dict[str, float] | None:
+        """Slots that shrink by a constant factor on a zero gradient, or None if a zero gradient
+        still moves the variable (then row-sparse gradients are applied densely)."""
+        return None
+
+    def _update_rows(self, grad: RowSparse, variable, lr, decay: dict) -> None:
+        rows = grad.indices
+        slots = self._slots_of(variable)
+        index = self._index[id(variable)]
+        value_rows = variable.value[rows]
+        slot_rows = {name: slot.value[rows] for name, slot in slots.items()}
+        if decay:
+            step = int(self._iterations.value)
+            clock = self._row_clock.get(index)
+            if clock is None:
+                clock = self._row_clock[index] = np.full(variable.shape[0], step, dtype=np.int64)
+            missed = step - clock[rows]
+            if missed.any():
+                for name, factor in decay.items():
+                    slot_rows[name] *= _powers(factor, missed, value_rows)
+            clock[rows] = step + 1
+        saved, self._buffers = self._buffers, {}  # row counts vary: no cached scratch of these shapes
+        try:
+            self._update_step(grad.values, value_rows, {n: _Block(a) for n, a in slot_rows.items()}, lr)
+        finally:
+            self._buffers = saved
+        variable.value[rows] = value_rows
+        for name, slot in slots.items():
+            slot.value[rows] = slot_rows[name]
+
+    def _settle_rows(self, index: int | None = None) -> None:
+        """Bring the lazily decayed slots of one tracked variable (or all) up to the current step."""
+        if not self._row_clock:
+            return
+        step = int(self._iterations.value)
+        decay = self._row_decay() or {}
+        for i in [index] if index is not None else list(self._row_clock):
+            clock = self._row_clock.pop(i, None)
+            if clock is None:
+                continue
+            slots = self._slots[i]
+            for name, factor in decay.items():
+                slots[name].value[...] *= _powers(factor, step - clock, slots[name].value)
 
     def _update_in_blocks(self, grad, value, slots, lr) -> None:
         """`_update_step` on consecutive flat blocks of a large variable.
@@ -410,19 +498,19 @@ class Optimizer(objects.Configurable):
             clipped = []
             for g in grads:
                 dtype = g.dtype.type
-                norm = np.sqrt(np.sum(np.square(g), dtype=g.dtype))  # 0 when the gradient is 0
-                clipped.append(g * dtype(self.clipnorm) / np.maximum(norm, dtype(self.clipnorm)))
+                norm = np.sqrt(np.sum(np.square(_stored(g)), dtype=g.dtype))  # 0 when the gradient is 0
+                clipped.append(_scaled(g, dtype(self.clipnorm) / np.maximum(norm, dtype(self.clipnorm))))
             return clipped
         if self.global_clipnorm and self.global_clipnorm > 0:
-            dtype = np.result_type(*grads).type
-            norm = np.sqrt(np.sum([np.sum(np.square(g), dtype=dtype) for g in grads], dtype=dtype))
+            dtype = np.result_type(*(g.dtype for g in grads)).type
+            norm = np.sqrt(np.sum([np.sum(np.square(_stored(g)), dtype=dtype) for g in grads], dtype=dtype))
             clip = dtype(self.global_clipnorm)
             with np.errstate(divide="ignore", invalid="ignore"):
                 # As Keras: a non-finite norm makes the scale (and so every gradient) NaN.
                 scale = clip * np.minimum(dtype(1) / norm, dtype(1.0 / self.global_clipnorm)) + (norm - norm)
-            return [g * g.dtype.type(scale) for g in grads]
+            return [_scaled(g, g.dtype.type(scale)) for g in grads]
         if self.clipvalue and self.clipvalue > 0:
-            return [np.clip(g, -self.clipvalue, self.clipvalue).astype(g.dtype, copy=False) for g in grads]
+            return [_clipped(g, self.clipvalue) for g in grads]
         return grads
 
     def _update_moving_averages(self) -> None:
@@ -526,6 +614,9 @@ class SGD(Optimizer):
 
     def _slot_groups(self):
         return [(("momentum", 0.0),)] if self.momentum != 0 else []
+
+    def _row_decay(self):
+        return {} if self.momentum == 0 else None
 
     def _update_step(self, grad, value, slots, lr):
         step = self._scratch(value)
@@ -684,6 +775,11 @@ class RMSprop(Optimizer):
             groups.append((("average_gradient", 0.0),))
         return groups
 
+    def _row_decay(self):
+        if self.momentum > 0:
+            return None
+        return {"velocity": self.rho, **({"average_gradient": self.rho} if self.centered else {})}
+
     def _update_step(self, grad, value, slots, lr):
         dtype = value.dtype.type
         rho = dtype(self.rho)
@@ -746,6 +842,9 @@ class Adadelta(Optimizer):
     def _slot_groups(self):
         return [(("accumulated_grad", 0.0), ("accumulated_delta_var", 0.0))]
 
+    def _row_decay(self):
+        return {"accumulated_grad": self.rho, "accumulated_delta_var": self.rho}
+
     def _update_step(self, grad, value, slots, lr):
         dtype = value.dtype.type
         rho, one_minus_rho, eps = dtype(self.rho), dtype(1 - self.rho), dtype(self.epsilon)
@@ -801,6 +900,9 @@ class Adagrad(Optimizer):
 
     def _slot_groups(self):
         return [(("accumulator", self.initial_accumulator_value),)]
+
+    def _row_decay(self):
+        return {}
 
     def _update_step(self, grad, value, slots, lr):
         accumulator = slots["accumulator"].value

@@ -142,7 +142,7 @@ class Trainer:
         with GradientTape(variables) as tape:
             y_pred = self(_unwrap(x), training=True)
             loss = self._total_loss(y, y_pred, sample_weight)
-        grads = tape.gradient(loss)
+        grads = tape.gradient(loss, sparse_rows=True)
         self.optimizer.apply(grads, variables)
         return float(ops.convert_to_numpy(loss)), ops.convert_to_numpy(y_pred)
 

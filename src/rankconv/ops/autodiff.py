@@ -57,6 +57,78 @@ class Variable:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
 
 
+class RowSparse:
+    """A gradient that is zero except on some rows: `values[i]` is row `indices[i]` of a `shape` array.
+
+    The gradient of `take(table, ids, axis=0)` (an embedding lookup) touches only the rows of the
+    ids in the batch; materialising the whole (vocabulary, dim) array per step would cost more than
+    the rest of a text CNN's step. Indices are unique and sorted. Optimizers whose update leaves
+    untouched rows alone update just these rows; everything else sees `dense()` (or `np.asarray`).
+    """
+
+    __array_ufunc__ = None  # ndarray + RowSparse defers to RowSparse.__radd__
+
+    def __init__(self, indices, values, shape):
+        self.indices = indices
+        self.values = values
+        self.shape = tuple(shape)
+
+    @classmethod
+    def from_rows(cls, indices, rows, num_rows):
+        """Sum `rows[i]` into row `indices[i]` (duplicates added), with sorted unique indices."""
+        flat = np.asarray(indices).reshape(-1)
+        rows = rows.reshape(flat.size, *rows.shape[np.asarray(indices).ndim :])
+        if flat.size == 0:
+            return cls(np.zeros(0, np.int64), rows[:0], (num_rows, *rows.shape[1:]))
+        order = np.argsort(flat, kind="stable")
+        ordered = flat[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        return cls(
+            ordered[starts].astype(np.int64), np.add.reduceat(rows[order], starts, axis=0), (num_rows, *rows.shape[1:])
+        )
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def astype(self, dtype) -> RowSparse:
+        return RowSparse(self.indices, self.values.astype(dtype, copy=False), self.shape)
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=self.values.dtype)
+        out[self.indices] = self.values
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.dense()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __add__(self, other):
+        if isinstance(other, RowSparse):
+            if other.shape != self.shape:
+                raise ValueError(f"Cannot add row-sparse gradients of shapes {self.shape} and {other.shape}.")
+            rows = np.concatenate([self.values, other.values.astype(self.dtype, copy=False)])
+            return RowSparse.from_rows(np.concatenate([self.indices, other.indices]), rows, self.shape[0])
+        out = np.array(other, dtype=np.result_type(self.dtype, np.asarray(other).dtype), copy=True)
+        out = np.broadcast_to(out, self.shape).copy() if out.shape != self.shape else out
+        out[self.indices] += self.values
+        return out
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"<RowSparse rows={self.indices.size} of shape={self.shape}, dtype={self.dtype}>"
+
+
+def dense(gradient):
+    """A gradient as a NumPy array (row-sparse gradients are materialised)."""
+    return gradient.dense() if isinstance(gradient, RowSparse) else gradient
+
+
 class Tracer:
     """A value computed on a tape: the array, the tracers it came from, and how to send gradients back."""
 
@@ -196,8 +268,11 @@ def primitive(forward: Callable, vjp: Callable, differentiable: Sequence[int] | 
     return op
 
 
-def backward(output: Tracer, seed=None, wanted: Sequence[Tracer] = ()) -> list:
-    """Gradients of `output` (seeded with `seed`, default ones) with respect to each of `wanted`."""
+def backward(output: Tracer, seed=None, wanted: Sequence[Tracer] = (), sparse_rows: bool = False) -> list:
+    """Gradients of `output` (seeded with `seed`, default ones) with respect to each of `wanted`.
+
+    With `sparse_rows`, a gradient that only touches some rows (an embedding lookup's) is returned
+    as a `RowSparse`; otherwise every gradient is a dense array."""
     if not isinstance(output, Tracer):
         return [None] * len(wanted)
     seed = np.ones_like(output.value) if seed is None else np.asarray(seed, dtype=output.value.dtype)
@@ -219,18 +294,22 @@ def backward(output: Tracer, seed=None, wanted: Sequence[Tracer] = ()) -> list:
             continue
         if id(node) not in wanted_ids:
             del grads[id(node)]
-        parent_grads = node._vjp(g)
+        parent_grads = node._vjp(dense(g))
         for position, parent in node._parents:
             pg = parent_grads[position]
             if pg is None:
                 continue
             # a gradient has its argument's dtype, whatever the dtypes it was combined with
             dtype = parent.value.dtype if isinstance(parent.value, np.ndarray) else None
-            if dtype is not None and dtype.kind == "f" and np.asarray(pg).dtype != dtype:
+            if isinstance(pg, RowSparse):
+                if dtype is not None and dtype.kind == "f" and pg.dtype != dtype:
+                    pg = pg.astype(dtype)
+            elif dtype is not None and dtype.kind == "f" and np.asarray(pg).dtype != dtype:
                 pg = np.asarray(pg).astype(dtype)
             previous = grads.get(id(parent))
             grads[id(parent)] = pg if previous is None else previous + pg
-    return [grads.get(id(w)) for w in wanted]
+    found = [grads.get(id(w)) for w in wanted]
+    return found if sparse_rows else [dense(g) for g in found]
 
 
 class GradientTape:
@@ -264,10 +343,14 @@ class GradientTape:
         _watched.remove(self._tracers)
         return False
 
-    def gradient(self, target) -> list:
+    def gradient(self, target, sparse_rows: bool = False) -> list:
+        """One gradient per watched variable (None where the target does not depend on it).
+
+        `sparse_rows=True` returns embedding-lookup gradients as `RowSparse` (the training loop
+        does; optimizers accept them)."""
         if isinstance(target, Tracer) and target.size != 1:
             raise ValueError(f"`gradient` needs a scalar target; received shape {target.shape}.")
-        return backward(target, None, [self._tracers[id(v)] for v in self.variables])
+        return backward(target, None, [self._tracers[id(v)] for v in self.variables], sparse_rows=sparse_rows)
 
 
 def _check_scalar(result, name):

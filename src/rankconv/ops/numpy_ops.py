@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankconv.ops.autodiff import Tracer, lift, primitive, raw
+from rankconv.ops.autodiff import RowSparse, Tracer, lift, primitive, raw
 
 
 def _unbroadcast(g, shape):
@@ -308,16 +308,7 @@ def scatter_rows(indices, rows, num_rows):
 
     Sorting the indices once makes every destination row a contiguous run, summed by reduceat.
     """
-    flat = np.asarray(indices).reshape(-1)
-    rows = rows.reshape(flat.size, *rows.shape[np.asarray(indices).ndim :])
-    out = np.zeros((num_rows, *rows.shape[1:]), dtype=rows.dtype)
-    if flat.size == 0:
-        return out
-    order = np.argsort(flat, kind="stable")
-    sorted_indices = flat[order]
-    starts = np.flatnonzero(np.r_[True, sorted_indices[1:] != sorted_indices[:-1]])
-    out[sorted_indices[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return out
+    return RowSparse.from_rows(indices, rows, num_rows).dense()
 
 
 def _take(x, indices, axis=None):
@@ -329,6 +320,8 @@ def _take_vjp(g, r, x, indices, axis=None):
     if axis is None:
         return (scatter_rows(indices % x.size, g, x.size).reshape(x.shape), None)
     axis = axis % x.ndim
+    if axis == 0:  # an embedding lookup: only the looked-up rows get a gradient
+        return (RowSparse.from_rows(indices % x.shape[0], g, x.shape[0]), None)
     moved = np.moveaxis(g, tuple(range(axis, axis + indices.ndim)), tuple(range(indices.ndim)))
     dx = scatter_rows(indices % x.shape[axis], moved, x.shape[axis])
     return (np.moveaxis(dx, 0, axis), None)
