@@ -1,0 +1,610 @@
+"""The benchmark suite: rankconv against PyTorch (and Keras 3 for training), in one process.
+
+    python -m rankconv.bench [--repeats 5] [--threads 2] [--only conv|train] [--no-memory] [--json FILE]
+
+Needs the `bench` extra (`pip install 'rankconv[bench]'`: torch, threadpoolctl; Keras 3 for the
+training rows comes with the `test` extra). Where the machine sets OPENBLAS_CORETYPE, unset it
+(and OPENBLAS_L2_SIZE) for this command only, so NumPy's BLAS runs its best kernel:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m rankconv.bench
+The report names the BLAS kernel that ran (threadpoolctl).
+
+Every time is the median of `--repeats` runs after a warm-up, with NumPy's BLAS and PyTorch
+pinned to the same number of threads. ratio = PyTorch ms / rankconv ms (> 1: rankconv faster).
+GFLOP/s counts 2 × output cells × taps × input channels per group; "roofline" is that over the
+sgemm GFLOP/s NumPy reaches in the same run. Peak memory: the growth of the resident set during
+one forward+backward call, measured in a fresh subprocess per case and library (Linux
+/proc/self/clear_refs), inputs excluded. PyTorch gets its tensors in its own (64-byte aligned)
+memory: on NumPy's buffers its oneDNN kernels are often slower, which would flatter rankconv.
+PyTorch has no 4-D convolution: the rank-4 case compares with the fastest way there, one Conv3D
+per tap of the first kernel axis, summed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rankconv import utils
+from rankconv.ops import conv, conv_plan, conv_vjp
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    x_shape: tuple  # channels-last
+    kernel_shape: tuple  # Keras layout
+    strides: int | tuple = 1
+    padding: str = "valid"
+    dilations: tuple = (1,)  # one convolution per entry, chained (the WaveNet stack)
+
+
+CONV_CASES = [
+    Case("seed Conv1D 600x300 k3 64f, batch 32", (32, 600, 300), (3, 300, 64)),
+    Case("Kim Conv1D 64x300 k3 100f, batch 50", (50, 64, 300), (3, 300, 100)),
+    Case("Kim Conv1D 64x300 k4 100f, batch 50", (50, 64, 300), (4, 300, 100)),
+    Case("Kim Conv1D 64x300 k5 100f, batch 50", (50, 64, 300), (5, 300, 100)),
+    Case(
+        "WaveNet causal k2 64->64 len 4000, d=1..512, batch 4",
+        (4, 4000, 64),
+        (2, 64, 64),
+        padding="causal",
+        dilations=tuple(2**i for i in range(10)),
+    ),
+    Case("Conv2D 3x3 32x32 64->64, batch 32", (32, 32, 32, 64), (3, 3, 64, 64), padding="same"),
+    Case("Conv2D 3x3 stride 2 32x32 64->64, batch 32", (32, 32, 32, 64), (3, 3, 64, 64), 2, "same"),
+    Case("Conv2D 1x1 32x32 64->128, batch 32", (32, 32, 32, 64), (1, 1, 64, 128)),
+    Case("Depthwise 3x3 32x32 128 groups, batch 32", (32, 32, 32, 128), (3, 3, 1, 128), padding="same"),
+    Case("Conv3D 3x3x3 16^3 32->32, batch 4", (4, 16, 16, 16, 32), (3, 3, 3, 32, 32), padding="same"),
+    Case(
+        "Conv4D 3^4 8^4 16->16, batch 2 (PyTorch: 3 Conv3D)", (2, 8, 8, 8, 8, 16), (3, 3, 3, 3, 16, 16), padding="same"
+    ),
+    Case("Long-kernel Conv1D k255 len 4096 32->32, batch 8", (8, 4096, 32), (255, 32, 32), padding="same"),
+]
+
+
+# ----------------------------------------------------------------------------- timing and machine
+
+
+def median_ms(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def sgemm_gflops(repeats: int) -> float:
+    n = 2048
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    return 2 * n**3 / (median_ms(lambda: a @ b, repeats) * 1e-3) / 1e9
+
+
+def blas_info() -> list[dict]:
+    import threadpoolctl
+
+    return [
+        {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+        for info in threadpoolctl.threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+
+
+def pin_threads(threads: int):
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(threads)
+    return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
+
+
+# ----------------------------------------------------------------------------- the convolutions
+
+
+def _pairs(case: Case, dilation: int):
+    rank = len(case.x_shape) - 2
+    strides = utils.normalize_tuple(case.strides, rank, "strides")
+    return utils.padding_pairs(
+        case.x_shape[1:-1], case.kernel_shape[:-2], strides, (dilation,) * rank, utils.normalize_padding(case.padding)
+    )
+
+
+def flops(case: Case) -> int:
+    total = 0
+    for d in case.dilations:
+        rank = len(case.x_shape) - 2
+        strides = utils.normalize_tuple(case.strides, rank, "strides")
+        out = [
+            utils.conv_output_length(n, k, pair, s, d)
+            for n, k, pair, s in zip(case.x_shape[1:-1], case.kernel_shape[:-2], _pairs(case, d), strides)
+        ]
+        total += 2 * case.x_shape[0] * math.prod(out) * math.prod(case.kernel_shape[:-1]) * case.kernel_shape[-1]
+    return total
+
+
+def arrays(case: Case):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    w = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(
+        math.sqrt(math.prod(case.kernel_shape[:-1]))
+    )
+    return x, w
+
+
+def rankconv_functions(case: Case, x, w):
+    """(forward, forward_backward) closures for rankconv on this case."""
+
+    def forward():
+        h = x
+        for d in case.dilations:
+            h = conv(h, w, case.strides, case.padding, None, d)
+        return h
+
+    y = forward()
+    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+
+    def forward_backward():
+        inputs, h = [], x
+        for d in case.dilations:
+            inputs.append(h)
+            h = conv(h, w, case.strides, case.padding, None, d)
+        grad, dw = g, np.zeros_like(w)
+        for d, h_in in zip(reversed(case.dilations), reversed(inputs)):
+            grad, dw_d = conv_vjp(grad, h_in, w, case.strides, case.padding, None, d)
+            dw += dw_d
+        return grad, dw
+
+    return forward, forward_backward
+
+
+def algorithms(case: Case) -> str:
+    """The planner's choices for the case's (first) convolution: forward / backward."""
+    rank = len(case.x_shape) - 2
+    strides = utils.normalize_tuple(case.strides, rank, "strides")
+    d = case.dilations[0]
+    args = (case.x_shape, case.kernel_shape, strides, _pairs(case, d), 1, d)
+    return f"{conv_plan(*args)[0]}/{conv_plan(*args, backward=True)[0]}"
+
+
+def torch_functions(case: Case, x, w):
+    """(forward, forward_backward) closures for PyTorch on this case, channels-first, own memory."""
+    import torch
+
+    functional = torch.nn.functional
+    rank = x.ndim - 2
+    strides = utils.normalize_tuple(case.strides, rank, "strides")
+    x_t = torch.from_numpy(np.moveaxis(x, -1, 1)).contiguous().clone()
+    w_t = torch.from_numpy(np.transpose(w, (rank + 1, rank, *range(rank)))).contiguous().clone()
+    groups = x.shape[-1] // w.shape[-2]
+
+    def one(h, weight, d):
+        pairs = _pairs(case, d)
+        if all(lo == hi for lo, hi in pairs) and rank <= 3:
+            padding = tuple(lo for lo, _ in pairs)
+        else:
+            h = functional.pad(h, [amount for pair in reversed(pairs) for amount in pair])
+            padding = 0
+        if rank == 4:
+            return _torch_conv4d(h, weight, strides, d, groups)
+        fn = {1: functional.conv1d, 2: functional.conv2d, 3: functional.conv3d}[rank]
+        return fn(h, weight, stride=strides, padding=padding, dilation=d, groups=groups)
+
+    def run(h, weight):
+        for d in case.dilations:
+            h = one(h, weight, d)
+        return h
+
+    with torch.no_grad():
+        y = run(x_t, w_t)
+    g_t = torch.from_numpy(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32)).clone()
+    x_req, w_req = x_t.clone().requires_grad_(), w_t.clone().requires_grad_()
+
+    def forward():
+        with torch.no_grad():
+            return run(x_t, w_t)
+
+    def forward_backward():
+        x_req.grad = w_req.grad = None
+        run(x_req, w_req).backward(g_t)
+        return x_req.grad, w_req.grad
+
+    return forward, forward_backward
+
+
+def _torch_conv4d(x_padded, weight, strides, dilation, groups):
+    """A 4-D convolution as one Conv3D per tap of the first kernel axis (the first axis folded into
+    the batch), summed: the fastest way to one in PyTorch, which has no conv4d."""
+    import torch
+
+    functional = torch.nn.functional
+    batch, channels, p1 = x_padded.shape[:3]
+    k1 = weight.shape[2]
+    out1 = (p1 - dilation * (k1 - 1) - 1) // strides[0] + 1
+    slabs = x_padded.permute(2, 0, 1, 3, 4, 5).contiguous()  # (p1, batch, C, d2, d3, d4)
+    total = None
+    for t in range(k1):
+        start = t * dilation
+        rows = slabs[start : start + (out1 - 1) * strides[0] + 1 : strides[0]]
+        part = functional.conv3d(
+            rows.reshape(out1 * batch, channels, *rows.shape[3:]),
+            weight[:, :, t],
+            stride=strides[1:],
+            dilation=dilation,
+            groups=groups,
+        )
+        total = part if total is None else total + part
+    return total.reshape(out1, batch, *total.shape[1:]).permute(1, 2, 0, 3, 4, 5)
+
+
+# ----------------------------------------------------------------------------- peak memory
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_resident_bytes() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def _probe_memory(name: str, library: str) -> int:
+    """In a fresh process: build the case's inputs, reset the peak, run forward+backward once."""
+    (case,) = [c for c in CONV_CASES if c.name == name]
+    x, w = arrays(case)
+    if library == "rankconv":
+        _, step = rankconv_functions(case, x, w)
+    else:
+        _, step = torch_functions(case, x, w)
+    baseline = _resident_bytes()
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset VmHWM to the current resident set
+    result = step()
+    peak = _peak_resident_bytes() - baseline
+    del result
+    return peak
+
+
+def peak_memory(case: Case, library: str, threads: int) -> float | None:
+    """MiB the resident set grows during one forward+backward (None where it cannot be measured)."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    command = [sys.executable, "-m", "rankconv.bench", "--probe-memory", case.name, library, "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return None
+    return int(done.stdout.strip().splitlines()[-1]) / 2**20
+
+
+# ----------------------------------------------------------------------------- Kim's CNN training
+
+KIM = dict(vocabulary=18_765, embedding=300, length=64, batch=50, filters=100, windows=(3, 4, 5), classes=2)
+
+
+def rankconv_train_step(x, y, vocabulary=KIM["vocabulary"]):
+    from rankconv import constraints, layers, optimizers
+    from rankconv.models import Model
+
+    tokens = layers.Input((x.shape[1],), dtype="int32")
+    embedded = layers.Embedding(vocabulary, KIM["embedding"])(tokens)
+    pooled = [
+        layers.GlobalMaxPooling1D()(layers.Conv1D(KIM["filters"], w, activation="relu")(embedded))
+        for w in KIM["windows"]
+    ]
+    hidden = layers.Dropout(0.5)(layers.Concatenate()(pooled))
+    outputs = layers.Dense(KIM["classes"], activation="softmax", kernel_constraint=constraints.MaxNorm(3))(hidden)
+    model = Model(tokens, outputs)
+    model.compile(optimizers.Adadelta(learning_rate=1.0, rho=0.95), "sparse_categorical_crossentropy")
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
+
+
+def torch_train_step(x, y, vocabulary=KIM["vocabulary"]):
+    import torch
+
+    embedding, filters, windows = KIM["embedding"], KIM["filters"], KIM["windows"]
+
+    class Kim(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(vocabulary, embedding)
+            self.convs = torch.nn.ModuleList(torch.nn.Conv1d(embedding, filters, w) for w in windows)
+            self.dropout = torch.nn.Dropout(0.5)
+            self.dense = torch.nn.Linear(filters * len(windows), KIM["classes"])
+
+        def forward(self, ids):
+            e = self.embedding(ids).transpose(1, 2)
+            pooled = [torch.relu(c(e)).amax(dim=2) for c in self.convs]
+            return self.dense(self.dropout(torch.cat(pooled, dim=1)))
+
+    model = Kim()
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(xb=x, yb=y):
+        ids, labels = torch.from_numpy(xb.astype(np.int64)), torch.from_numpy(yb.astype(np.int64))
+        optimizer.zero_grad()
+        loss = loss_fn(model(ids), labels)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # max-norm 3 on the output layer's weight vectors
+            model.dense.weight.data = torch.renorm(model.dense.weight.data, 2, 0, 3)
+        return loss.item()
+
+    return step
+
+
+def keras_train_step(x, y, vocabulary=KIM["vocabulary"]):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    tokens = keras.Input((x.shape[1],), dtype="int32")
+    embedded = keras.layers.Embedding(vocabulary, KIM["embedding"])(tokens)
+    pooled = [
+        keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(KIM["filters"], w, activation="relu")(embedded))
+        for w in KIM["windows"]
+    ]
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Concatenate()(pooled))
+    outputs = keras.layers.Dense(KIM["classes"], activation="softmax", kernel_constraint=keras.constraints.MaxNorm(3))(
+        hidden
+    )
+    model = keras.Model(tokens, outputs)
+    model.compile(keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95), "sparse_categorical_crossentropy")
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
+
+
+TRAINERS = (("rankconv", rankconv_train_step), ("PyTorch", torch_train_step), ("Keras 3/torch", keras_train_step))
+
+
+def _keras_available() -> bool:
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def train_rows(repeats: int, mr_dir: str | None, mr_repeats: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, KIM["vocabulary"], (KIM["batch"], KIM["length"])).astype("int32")
+    y = rng.integers(0, KIM["classes"], KIM["batch"])
+    trainers = [t for t in TRAINERS if t[0] != "Keras 3/torch" or _keras_available()]
+    step_ms = {name: median_ms(make(x, y), repeats, warmup=3) for name, make in trainers}
+    rows = [{"case": "Kim CNN-rand train step, batch 50, vocab 18,765", "unit": "ms", **step_ms}]
+    if mr_dir and os.path.isdir(mr_dir):
+        rows.append(mr_epoch_row(mr_dir, trainers, mr_repeats))
+        rows.append(predict_row(mr_dir, repeats))
+    else:
+        print(f"MR rows skipped: no MR data at {mr_dir!r} (set --mr or RANKCONV_MR_DIR)", file=sys.stderr)
+    return rows
+
+
+def mr_epoch_row(mr_dir: str, trainers, repeats: int) -> dict:
+    from rankconv.text import read_dataset
+    from rankconv.text.vocabulary import TextVectorizer
+
+    data = read_dataset(mr_dir, encoding="latin-1")
+    order = np.random.default_rng(0).permutation(len(data))
+    train = order[: int(0.9 * len(order))]
+    vectorizer = TextVectorizer.fit([data.texts[i] for i in train])
+    x = vectorizer([data.texts[i] for i in train])
+    y = np.array([data.classes.index(data.labels[i]) for i in train])
+    batches = [slice(s, s + KIM["batch"]) for s in range(0, len(x), KIM["batch"])]
+    vocabulary = len(vectorizer.vocabulary)
+    seconds = {}
+    for name, make in trainers:
+        step = make(x[:50], y[:50], vocabulary)
+        step()  # warm-up: builds, plans and allocates
+
+        def epoch(step=step):
+            for b in batches:
+                step(x[b], y[b])
+
+        seconds[name] = median_ms(epoch, repeats, warmup=0) / 1e3
+    return {"case": f"MR epoch (90%, {len(x):,} sentences, vocab {vocabulary:,})", "unit": "s", **seconds}
+
+
+def predict_row(mr_dir: str, repeats: int) -> dict:
+    """rankconv's `TextClassifier.predict_proba` on all of MR's raw sentences, tokenizing included
+    (throughput does not depend on the weights: an untrained model of Kim's shape)."""
+    from rankconv.text import read_dataset
+    from rankconv.text.model import kim_cnn
+    from rankconv.text.training import TextClassifier
+    from rankconv.text.vocabulary import TextVectorizer
+
+    data = read_dataset(mr_dir, encoding="latin-1")
+    vectorizer = TextVectorizer.fit(data.texts)
+    model = kim_cnn(len(vectorizer.vocabulary), len(data.classes), length=vectorizer.length)
+    classifier = TextClassifier(model, vectorizer, data.classes)
+    ms = median_ms(lambda: classifier.predict_proba(data.texts, batch_size=512), repeats)
+    return {
+        "case": f"predict on raw text ({len(data):,} MR sentences)",
+        "unit": "sentences/s",
+        "rankconv": len(data) / (ms * 1e-3),
+    }
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def conv_rows(cases, repeats: int, threads: int, roofline: float, memory: bool, progress) -> list[dict]:
+    rows = []
+    for case in cases:
+        x, w = arrays(case)
+        ours_forward, ours_both = rankconv_functions(case, x, w)
+        theirs_forward, theirs_both = torch_functions(case, x, w)
+        count = flops(case)
+        row = {"case": case.name, "algorithm": algorithms(case), "gflop": count / 1e9}
+        for label, ours, theirs, work in (
+            ("forward", ours_forward, theirs_forward, count),
+            ("fwd+bwd", ours_both, theirs_both, 3 * count),
+        ):
+            ours_ms, theirs_ms = median_ms(ours, repeats), median_ms(theirs, repeats)
+            row[label] = {
+                "rankconv_ms": ours_ms,
+                "pytorch_ms": theirs_ms,
+                "ratio": theirs_ms / ours_ms,
+                "gflops": work / (ours_ms * 1e-3) / 1e9,
+                "roofline": work / (ours_ms * 1e-3) / 1e9 / roofline,
+            }
+        if memory:
+            row["peak_mb"] = {lib: peak_memory(case, lib, threads) for lib in ("rankconv", "pytorch")}
+        rows.append(row)
+        progress(f"  {case.name}: done")
+    return rows
+
+
+def _geomean(values):
+    values = [v for v in values if v]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
+    lines = [
+        f"machine: {machine['machine']}, {machine['cores']} cores, Python {machine['python']}, NumPy {machine['numpy']}, "
+        f"torch {machine['torch']}; threads {machine['threads']}",
+        f"NumPy BLAS: {machine['blas']}; OPENBLAS_CORETYPE={machine['openblas_coretype']}",
+        f"sgemm roofline (2048^3 float32, this run): {machine['roofline_gflops']:.0f} GFLOP/s",
+        f"median of {machine['repeats']} runs after warm-up; ratio = PyTorch ms / rankconv ms (> 1: rankconv faster)",
+        "",
+    ]
+    if rows:
+        header = (
+            f"{'case':54} {'pass':7} {'rankconv ms':>11} {'PyTorch ms':>10} {'ratio':>6} {'GFLOP/s':>8} "
+            f"{'roofline':>8} {'peak MB ours/torch':>19}  algorithm (fwd/bwd)"
+        )
+        lines += [header, "-" * len(header)]
+        for row in rows:
+            for label in ("forward", "fwd+bwd"):
+                r = row[label]
+                memory = ""
+                if label == "fwd+bwd" and row.get("peak_mb"):
+                    ours, theirs = row["peak_mb"]["rankconv"], row["peak_mb"]["pytorch"]
+                    memory = f"{ours:.0f} / {theirs:.0f}" if ours is not None and theirs is not None else "n/a"
+                lines.append(
+                    f"{row['case'] if label == 'forward' else '':54} {label:7} {r['rankconv_ms']:11.2f} "
+                    f"{r['pytorch_ms']:10.2f} {r['ratio']:6.2f} {r['gflops']:8.0f} {r['roofline']:8.0%} "
+                    f"{memory:>19}  {row['algorithm'] if label == 'forward' else ''}"
+                )
+        forward = [row["forward"]["ratio"] for row in rows]
+        both = [row["fwd+bwd"]["ratio"] for row in rows]
+        lines += [
+            "",
+            f"geometric mean ratio: forward {_geomean(forward):.2f}, forward+backward {_geomean(both):.2f}; "
+            f"lowest: forward {min(forward):.2f}, forward+backward {min(both):.2f}",
+        ]
+        memory_ratios = [
+            row["peak_mb"]["rankconv"] / row["peak_mb"]["pytorch"]
+            for row in rows
+            if row.get("peak_mb") and row["peak_mb"]["rankconv"] is not None and row["peak_mb"]["pytorch"]
+        ]
+        if memory_ratios:
+            lines.append(f"peak memory rankconv / PyTorch (forward+backward): highest {max(memory_ratios):.2f}")
+    if training:
+        lines += ["", f"{'training':54} {'rankconv':>18} {'PyTorch':>10} {'Keras 3/torch':>14} {'PyTorch/ours':>13}"]
+        for row in training:
+            unit = row["unit"]
+
+            def show(value, unit=unit):
+                if value is None:
+                    return "-"
+                return f"{value:,.0f} {unit}" if unit == "sentences/s" else f"{value:.1f} {unit}"
+
+            ours, theirs = row.get("rankconv"), row.get("PyTorch")
+            ratio = f"{theirs / ours:.2f}" if ours and theirs else "-"
+            lines.append(
+                f"{row['case']:54} {show(ours):>18} {show(theirs):>10} {show(row.get('Keras 3/torch')):>14} {ratio:>13}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rankconv.bench",
+        description="rankconv's convolution and training benchmarks against PyTorch (and Keras 3), in one process.",
+        epilog="example: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m rankconv.bench --json bench.json",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure, after a warm-up (default 5)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for NumPy's BLAS and PyTorch")
+    parser.add_argument("--only", choices=["conv", "train"], help="run only the convolution or the training rows")
+    parser.add_argument("--cases", help="comma-separated substrings: run only convolution cases whose name matches")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    default_mr = os.environ.get("RANKCONV_MR_DIR", os.path.join("..", "shared", "data", "mr"))
+    parser.add_argument("--mr", default=default_mr, help="MR data folder for the epoch row (default %(default)s)")
+    parser.add_argument("--mr-repeats", type=int, default=5, help="timed MR epochs per library (default 5)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--probe-memory", nargs=2, metavar=("CASE", "LIBRARY"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1; received {args.repeats}")
+    try:
+        import threadpoolctl  # noqa: F401
+        import torch
+    except ImportError as error:
+        print(
+            f"error: the benchmarks need torch and threadpoolctl ({error}); pip install 'rankconv[bench]'",
+            file=sys.stderr,
+        )
+        return 2
+    limiter = pin_threads(args.threads)
+    if args.probe_memory:
+        print(_probe_memory(*args.probe_memory))
+        return 0
+    cases = CONV_CASES
+    if args.cases:
+        wanted = [w.strip().lower() for w in args.cases.split(",") if w.strip()]
+        cases = [c for c in CONV_CASES if any(w in c.name.lower() for w in wanted)]
+        if not cases:
+            parser.error(f"--cases {args.cases!r} matches no case")
+
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
+
+    roofline = sgemm_gflops(args.repeats)
+    machine = {
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "blas": blas_info(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "roofline_gflops": roofline,
+        "repeats": args.repeats,
+    }
+    progress(f"sgemm roofline {roofline:.0f} GFLOP/s")
+    rows = (
+        []
+        if args.only == "train"
+        else conv_rows(cases, args.repeats, args.threads, roofline, not args.no_memory, progress)
+    )
+    training = [] if args.only == "conv" else train_rows(args.repeats, args.mr, args.mr_repeats)
+    print(format_report(machine, rows, training))
+    if args.json:
+        from rankconv.saving.archive import atomic_write
+
+        with atomic_write(args.json) as temporary, open(temporary, "w") as handle:
+            json.dump({"machine": machine, "conv": rows, "training": training}, handle, indent=2)
+    limiter.restore_original_limits()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The benchmark suite runs end to end on one small case and reports what it promises (speed is
+measured there, never asserted here)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from oracles import torch as _torch
+
+_torch()  # the suite compares with PyTorch: it must be installed (test extra)
+
+from rankconv import bench  # noqa: E402
+
+
+def test_every_case_computes_the_same_as_pytorch():
+    """The two sides of each row compute the same convolution (so the ratios compare like with like)."""
+    torch = _torch()
+    for case in bench.CONV_CASES:
+        small = bench.Case(
+            case.name, (1, *case.x_shape[1:]), case.kernel_shape, case.strides, case.padding, case.dilations[:2]
+        )
+        x, w = bench.arrays(small)
+        ours, _ = bench.rankconv_functions(small, x, w)
+        theirs, _ = bench.torch_functions(small, x, w)
+        expected = np.moveaxis(theirs().numpy(), 1, -1)
+        got = ours()
+        assert got.shape == expected.shape, case.name
+        np.testing.assert_allclose(
+            got, expected, atol=2e-4 * max(1.0, float(np.abs(expected).max())), err_msg=case.name
+        )
+    assert torch is not None
+
+
+def test_suite_runs_one_case_with_memory_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--only", "conv", "--cases", "1x1", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "sgemm roofline" in report and "geometric mean ratio" in report and "pointwise/pointwise" in report
+    data = json.loads(out.read_text())
+    (row,) = data["conv"]
+    assert row["case"].startswith("Conv2D 1x1")
+    for label in ("forward", "fwd+bwd"):
+        assert row[label]["rankconv_ms"] > 0 and row[label]["pytorch_ms"] > 0
+        assert math.isclose(row[label]["ratio"], row[label]["pytorch_ms"] / row[label]["rankconv_ms"])
+    peaks = row["peak_mb"]
+    assert peaks["rankconv"] is not None and peaks["rankconv"] > 0 and peaks["pytorch"] is not None
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--cases", "no such case", "--only", "conv"])
+    assert "matches no case" in capsys.readouterr().err
