@@ -101,7 +101,8 @@ def conv_algorithm(name: str | None):
         set_conv_algorithm(saved)
 
 
-def fft_cost(call: common.ConvCall, gemm_cost: float) -> float:
+def fft_cost(call: common.ConvCall) -> float:
+    """Estimated work of the FFT algorithm, in the units of `call.flops` (GEMM flops)."""
     grid = [fft_conv.fast_length(p) for p in call.padded_spatial]
     points = math.prod(grid)
     frequencies = math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
@@ -116,7 +117,7 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     if direct_conv.applies(call) is None:
         return "direct", "one input channel per group (depthwise): broadcast multiply-adds"
     gemm = call.flops
-    fft = fft_cost(call, gemm)
+    fft = fft_cost(call)
     if fft < gemm:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
     depth = call.channels_per_group * call.taps
