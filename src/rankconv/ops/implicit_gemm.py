@@ -167,7 +167,7 @@ def _tap_groups(geometry: _Geometry, channels_per_group: int, filters_per_group:
 class _Plan:
     """Per-call constants: tap groups, their kernel matrices, and reusable block buffers."""
 
-    def __init__(self, geometry, kernel_taps, groups, channels, dtype):
+    def __init__(self, geometry, kernel_taps, groups, channels, dtype, matrices=True):
         self.geometry = geometry
         self.groups = groups
         self.channels = channels
@@ -179,13 +179,17 @@ class _Plan:
         self.cin = [slice(g * self.cg, (g + 1) * self.cg) for g in range(groups)]
         self.cout = [slice(g * self.fg, (g + 1) * self.fg) for g in range(groups)]
         # kernel matrix of tap group t and conv group g: (taps_in_group * cg, fg)
-        self.matrices = [
+        self.matrices = (
             [
-                np.ascontiguousarray(kernel_taps[list(t.tap_numbers)][:, :, self.cout[g]]).reshape(-1, self.fg)
-                for g in range(groups)
+                [
+                    np.ascontiguousarray(kernel_taps[list(t.tap_numbers)][:, :, self.cout[g]]).reshape(-1, self.fg)
+                    for g in range(groups)
+                ]
+                for t in self.tap_groups
             ]
-            for t in self.tap_groups
-        ]
+            if matrices
+            else None
+        )
         widest = max(len(t.tap_numbers) for t in self.tap_groups)
         self.gather = np.empty((BLOCK_ROWS, groups, widest, self.cg), dtype=dtype) if widest > 1 else None
         self.dtype = dtype
@@ -210,7 +214,11 @@ def _blocks_of(plan):
 def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
     channels = phases.shape[-1]
     plan = _Plan(geometry, kernel_taps, groups, channels, dtype)
-    y = np.zeros((geometry.grid_rows, plan.filters), dtype=dtype)
+    if plan.depthwise or groups > 1:  # every product is added to the accumulator
+        y = np.zeros((geometry.grid_rows, plan.filters), dtype=dtype)
+    else:  # the first tap group's product writes each block; rows past the last block stay zero
+        y = np.empty((geometry.grid_rows, plan.filters), dtype=dtype)
+        y[geometry.rows :] = 0
     if plan.depthwise:
         multiplier = plan.fg
         scratch = np.empty((BLOCK_ROWS, channels, multiplier), dtype=dtype)
@@ -237,29 +245,37 @@ def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
     return y
 
 
-def _input_grad_rows(grad_grid, kernel_taps, geometry, groups, channels, dtype):
+def _max_shift(geometry: _Geometry) -> int:
+    return max(tap.shift for tap in geometry.taps)
+
+
+def _input_grad_rows(extended, kernel_taps, geometry, groups, channels, dtype):
     """The input gradient on the phase grid, as forward products of the output gradient.
 
     `dX_p[r] = sum over taps t of phase p of G[r - shift_t] @ W_t.T`: a stride-1 correlation of the
-    output gradient (extended by `max_shift` zero rows in front) with the transposed taps at
-    reversed shifts, which is what `_forward_rows` computes. Returns (phases, grid_rows, channels).
+    output gradient with the transposed taps at reversed shifts, which is what `_forward_rows`
+    computes. `extended` is the output gradient on the grid after `_max_shift` zero rows.
+    Returns (phases, grid_rows, channels).
     """
     filters = kernel_taps.shape[-1]
-    max_shift = max(tap.shift for tap in geometry.taps)
-    extended = np.zeros((1, geometry.grid_rows + max_shift, filters), dtype=dtype)
-    extended[0, max_shift:] = grad_grid
+    max_shift = _max_shift(geometry)
+    extended = extended[None]
     # (taps, Cg, groups * Fg) → (taps, Fg, groups * Cg): group g maps its Fg gradient columns back to its Cg inputs
     cg, fg = kernel_taps.shape[1], filters // groups
     transposed = kernel_taps.reshape(-1, cg, groups, fg).transpose(0, 3, 2, 1).reshape(-1, fg, groups * cg)
-    phases = np.empty((math.prod(geometry.strides), geometry.grid_rows, channels), dtype=dtype)
-    for phase in range(phases.shape[0]):
+    count = math.prod(geometry.strides)
+    phases = np.empty((count, geometry.grid_rows, channels), dtype=dtype) if count > 1 else None
+    for phase in range(count):
         numbers = [n for n, tap in enumerate(geometry.taps) if tap.phase == phase]
         if not numbers:
             phases[phase] = 0
             continue
         reversed_taps = tuple(_Tap(geometry.taps[n].index, 0, max_shift - geometry.taps[n].shift) for n in numbers)
         adjoint = dataclasses.replace(geometry, taps=reversed_taps, rows=geometry.grid_rows)
-        phases[phase] = _forward_rows(extended, transposed[numbers], adjoint, groups, dtype)
+        rows = _forward_rows(extended, transposed[numbers], adjoint, groups, dtype)
+        if count == 1:
+            return rows[None]
+        phases[phase] = rows
     return phases
 
 
@@ -275,8 +291,8 @@ def _kernel_grad_taps(phases, grad_grid, geometry, groups, kernel_taps_shape, dt
             x_rows = phases[tap.phase, tap.shift : tap.shift + rows]
             dkernel[k, 0] = np.einsum("rc,rcm->cm", x_rows, g_rows).reshape(-1)
         return dkernel
-    plan = _Plan(geometry, dkernel, groups, channels, dtype)
-    sums = [[np.zeros_like(m) for m in per_group] for per_group in plan.matrices]
+    plan = _Plan(geometry, dkernel, groups, channels, dtype, matrices=False)
+    sums = [[np.zeros((len(t.tap_numbers) * cg, plan.fg), dtype=dtype) for _ in range(groups)] for t in plan.tap_groups]
     for start, stop in _blocks_of(plan):
         g_block = grad_grid[start:stop]
         for t, tap_group in enumerate(plan.tap_groups):
@@ -490,9 +506,11 @@ def vjp(grad, x, kernel, call: common.ConvCall, unfold_all: bool = False):
         )
         # The output gradient laid on the phase grid, zero on the cells that are not outputs, so
         # rows that straddle samples contribute nothing.
-        grad_grid = np.zeros((geometry.grid_rows, call.filters), dtype=dtype)
+        max_shift = _max_shift(geometry)
+        extended = np.zeros((max_shift + geometry.grid_rows, call.filters), dtype=dtype)
+        grad_grid = extended[max_shift:]
         _output_grid_view(grad_grid, geometry)[...] = grad[start:stop]
-        dx_rows = _input_grad_rows(grad_grid, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
+        dx_rows = _input_grad_rows(extended, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
         dx_work = _merge_phases(dx_rows, geometry)
         for unfolded in reversed(layout.unfolded):
             dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
