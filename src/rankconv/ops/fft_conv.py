@@ -58,6 +58,22 @@ def _kernel_spectrum(kernel, call: common.ConvCall, grid):
     return spectrum.astype(_complex(call), copy=False).reshape(-1, *kernel.shape[-2:])
 
 
+def _frequencies(grid) -> int:
+    return math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
+
+
+def _filter_chunks(call: common.ConvCall, grid):
+    """(input channel slice, filter slice) pairs: each conv group, its filters split so that one
+    chunk's kernel spectrum (frequencies × channels per group × filters, complex) stays within a
+    quarter of the workspace — it would otherwise be many times the kernel's size."""
+    cg, fg = call.channels_per_group, call.filters // call.groups
+    per_filter = _frequencies(grid) * cg * 2 * call.dtype.itemsize
+    size = max(1, min(fg, call.workspace_limit() // 4 // per_filter))
+    for g in range(call.groups):
+        for start in range(0, fg, size):
+            yield slice(g * cg, (g + 1) * cg), slice(g * fg + start, g * fg + min(start + size, fg))
+
+
 def _spectrum(a, grid, call: common.ConvCall):
     """rfftn over the spatial axes of (batch, *spatial, C), laid out (frequencies, batch, C)."""
     spectrum = np.fft.rfftn(a, s=grid, axes=tuple(range(1, call.rank + 1))).astype(_complex(call), copy=False)
@@ -71,32 +87,26 @@ def _inverse(spectrum, batch, grid, call: common.ConvCall):
     return np.fft.irfftn(laid, s=grid, axes=tuple(range(1, call.rank + 1)))
 
 
-def _group_slices(call: common.ConvCall):
-    cg, fg = call.channels_per_group, call.filters // call.groups
-    return [(slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)) for g in range(call.groups)]
-
-
 def _strided_outputs(call: common.ConvCall):
     return tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(call.output_spatial, call.strides))
 
 
 def _chunks(call: common.ConvCall, grid, backward: bool):
-    frequencies = math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
-    per_sample = frequencies * (call.channels + call.filters) * 2 * call.dtype.itemsize * (2 if backward else 1)
+    per_sample = _frequencies(grid) * (call.channels + call.filters) * 2 * call.dtype.itemsize * (2 if backward else 1)
     return common.batch_chunks(call.batch, per_sample, call.workspace_limit())
 
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     grid = _grid(call)
-    weights = _kernel_spectrum(kernel, call, grid).conj()
     y = np.empty(call.output_shape, dtype=call.dtype)
     for start, stop in _chunks(call, grid, backward=False):
         x_padded = common.pad(common.dilate(x[start:stop], call.lhs_dilation), call.pairs)
         spectrum = _spectrum(x_padded, grid, call)
         products = np.empty((spectrum.shape[0], stop - start, call.filters), dtype=spectrum.dtype)
-        with np.errstate(invalid="ignore"):  # a NaN in a sample spreads over its spectrum, silently
-            for cin, cout in _group_slices(call):
-                np.matmul(spectrum[:, :, cin], weights[:, :, cout], out=products[:, :, cout])
+        for cin, cout in _filter_chunks(call, grid):
+            weights = _kernel_spectrum(kernel[..., cout], call, grid).conj()
+            with np.errstate(invalid="ignore"):  # a NaN in a sample spreads over its spectrum, silently
+                np.matmul(spectrum[:, :, cin], weights, out=products[:, :, cout])
         full = _inverse(products, stop - start, grid, call)
         y[start:stop] = full[(slice(None), *_strided_outputs(call))]
     return y
@@ -104,9 +114,10 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
 
 def vjp(grad, x, kernel, call: common.ConvCall):
     grid = _grid(call)
-    weights = _kernel_spectrum(kernel, call, grid)
-    d_weights = np.zeros(weights.shape, dtype=weights.dtype)
     dx = np.empty(x.shape, dtype=call.dtype)
+    d_kernel = np.zeros(kernel.shape, dtype=call.dtype)
+    half = (*grid[:-1], grid[-1] // 2 + 1)
+    taps = tuple(slice(0, span, d) for span, d in zip(call.spans, call.rhs_dilation))
     for start, stop in _chunks(call, grid, backward=True):
         n = stop - start
         x_padded = common.pad(common.dilate(x[start:stop], call.lhs_dilation), call.pairs)
@@ -114,18 +125,18 @@ def vjp(grad, x, kernel, call: common.ConvCall):
         spread[(slice(None), *_strided_outputs(call))] = grad[start:stop]
         g_spectrum = _spectrum(spread, grid, call)
         x_spectrum = _spectrum(x_padded, grid, call)
-        d_spectrum = np.empty((g_spectrum.shape[0], n, call.channels), dtype=g_spectrum.dtype)
-        for cin, cout in _group_slices(call):
-            np.matmul(g_spectrum[:, :, cout], weights[:, :, cout].transpose(0, 2, 1), out=d_spectrum[:, :, cin])
-            d_weights[:, :, cout] += np.matmul(x_spectrum[:, :, cin].transpose(0, 2, 1), g_spectrum[:, :, cout].conj())
+        d_spectrum = np.zeros((g_spectrum.shape[0], n, call.channels), dtype=g_spectrum.dtype)
+        for cin, cout in _filter_chunks(call, grid):
+            weights = _kernel_spectrum(kernel[..., cout], call, grid)
+            d_spectrum[:, :, cin] += np.matmul(g_spectrum[:, :, cout], weights.transpose(0, 2, 1))
+            d_weights = np.matmul(x_spectrum[:, :, cin].transpose(0, 2, 1), g_spectrum[:, :, cout].conj())
+            chunk = np.fft.irfftn(d_weights.reshape(*half, *d_weights.shape[1:]), s=grid, axes=tuple(range(call.rank)))
+            d_kernel[..., cout] += chunk[taps]
         d_full = _inverse(d_spectrum, n, grid, call)
         d_padded = d_full[(slice(None), *(slice(0, p) for p in call.padded_spatial))]
         d_chunk = common.unpad(d_padded, call.pairs, call.dilated_spatial)
         dx[start:stop] = d_chunk[(slice(None), *(slice(None, None, f) for f in call.lhs_dilation))]
-    half = (*grid[:-1], grid[-1] // 2 + 1)
-    d_dilated = np.fft.irfftn(d_weights.reshape(*half, *kernel.shape[-2:]), s=grid, axes=tuple(range(call.rank)))
-    d_kernel = d_dilated[tuple(slice(0, span, d) for span, d in zip(call.spans, call.rhs_dilation))]
-    return dx, np.ascontiguousarray(d_kernel, dtype=call.dtype)
+    return dx, d_kernel
 
 
 def _stride1_outputs(call: common.ConvCall) -> tuple[int, ...]:

@@ -101,14 +101,21 @@ def conv_algorithm(name: str | None):
         set_conv_algorithm(saved)
 
 
-def fft_cost(call: common.ConvCall) -> float:
-    """Estimated work of the FFT algorithm, in the units of `call.flops` (GEMM flops)."""
+def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
+    """Estimated work of the FFT algorithm, in the units of `call.flops` (GEMM flops): the
+    transforms (input, output and kernel signals, each `points · log2(points)`) and the
+    per-frequency complex products (8 real flops per complex multiply-add)."""
     grid = [fft_conv.fast_length(p) for p in call.padded_spatial]
     points = math.prod(grid)
     frequencies = math.prod(grid[:-1]) * (grid[-1] // 2 + 1)
-    transforms = FFT_TRANSFORM_COST * call.batch * (call.channels + call.filters) * points * math.log2(max(points, 2))
+    batch_signals = call.batch * (call.channels + call.filters)
+    kernel_signals = call.channels_per_group * call.filters
+    if backward:  # output gradient, input and input gradient; kernel and kernel gradient
+        batch_signals += call.batch * call.channels
+        kernel_signals *= 2
+    transforms = FFT_TRANSFORM_COST * (batch_signals + kernel_signals) * points * math.log2(max(points, 2))
     products = 8 * frequencies * call.batch * call.channels_per_group * call.filters / FFT_PRODUCT_EFFICIENCY
-    return transforms + products
+    return transforms + products * (2 if backward else 1)
 
 
 def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
@@ -116,8 +123,8 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
         return "pointwise", "the kernel is 1×…×1 on an unpadded input: one matrix product"
     if direct_conv.applies(call) is None:
         return "direct", "one input channel per group (depthwise): broadcast multiply-adds"
-    gemm = call.flops
-    fft = fft_cost(call)
+    gemm = call.flops * (2 if backward else 1)
+    fft = fft_cost(call, backward)
     if fft < gemm:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
     depth = call.channels_per_group * call.taps
