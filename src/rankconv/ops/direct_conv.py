@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -19,6 +21,19 @@ from rankconv.ops import conv_common as common
 
 # Bytes of output a chunk of samples may have, so that it stays in cache across the taps.
 CHUNK_BYTES = 1 << 20
+# NumPy's elementwise loops run on one core (and release the GIL): chunks go to this many threads.
+THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+
+def _run(work, chunks):
+    """`work(start, stop)` for every chunk, on THREADS threads when there is more than one chunk."""
+    chunks = list(chunks)
+    if THREADS == 1 or len(chunks) == 1:
+        for start, stop in chunks:
+            work(start, stop)
+        return []
+    with ThreadPoolExecutor(THREADS) as pool:
+        return [f.result() for f in [pool.submit(work, start, stop) for start, stop in chunks]]
 
 
 def applies(call: common.ConvCall) -> str | None:
@@ -50,14 +65,21 @@ def _chunks(call: common.ConvCall):
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     channels, multiplier = call.channels, call.filters // call.channels
     weights = kernel.reshape(call.taps, channels, multiplier)
-    y = np.zeros((call.batch, *call.output_spatial, channels, multiplier), dtype=call.dtype)
-    for start, stop in _chunks(call):
+    y = np.empty((call.batch, *call.output_spatial, channels, multiplier), dtype=call.dtype)
+
+    def work(start, stop):
         x_padded = _padded(x[start:stop], call)
-        out = y[start:stop]
-        scratch = np.empty_like(out)
-        for window, w in zip(_windows(x_padded, call), weights):
-            np.multiply(window[..., None], w, out=scratch)
-            out += scratch
+        scratch = np.empty((stop - start, *call.output_spatial, channels), dtype=call.dtype)
+        for j in range(multiplier):  # one output channel per input channel at a time: C innermost
+            out = y[start:stop, ..., j]
+            for tap, window in enumerate(_windows(x_padded, call)):
+                if tap == 0:
+                    np.multiply(window, weights[0, :, j], out=out)
+                else:
+                    np.multiply(window, weights[tap, :, j], out=scratch)
+                    out += scratch
+
+    _run(work, _chunks(call))
     return y.reshape(call.output_shape)
 
 
@@ -66,19 +88,24 @@ def vjp(grad, x, kernel, call: common.ConvCall):
     weights = kernel.reshape(call.taps, channels, multiplier)
     grad = grad.reshape(call.batch, *call.output_spatial, channels, multiplier)
     dx = np.empty(x.shape, dtype=call.dtype)
-    d_weights = np.zeros(weights.shape, dtype=call.dtype)
-    cells = "ABDEFGHIJKLNOPQRSTUVWXYZ"[: call.rank + 1]  # batch and spatial axes, summed over
-    for start, stop in _chunks(call):
+
+    def work(start, stop):
+        """Fills dx for the chunk; returns the chunk's kernel gradient."""
+        d_weights = np.zeros(weights.shape, dtype=call.dtype)
         x_padded = _padded(x[start:stop], call)
-        g = grad[start:stop]
         d_padded = np.zeros(x_padded.shape, dtype=call.dtype)
-        for tap, (window, d_window) in enumerate(zip(_windows(x_padded, call), _windows(d_padded, call))):
-            w = weights[tap]
-            if multiplier == 1:
-                d_window += g[..., 0] * w[:, 0]
-            else:
-                d_window += np.einsum("...cm,cm->...c", g, w)
-            d_weights[tap] += np.einsum(f"{cells}c,{cells}cm->cm", window, g)
+        scratch = np.empty((stop - start, *call.output_spatial, channels), dtype=call.dtype)
+        for j in range(multiplier):
+            g = np.ascontiguousarray(grad[start:stop, ..., j])
+            for tap, (window, d_window) in enumerate(zip(_windows(x_padded, call), _windows(d_padded, call))):
+                np.multiply(g, weights[tap, :, j], out=scratch)
+                d_window += scratch
+                np.multiply(window, g, out=scratch)
+                d_weights[tap, :, j] += scratch.reshape(-1, channels).sum(axis=0)
         d_chunk = common.unpad(d_padded, call.pairs, call.dilated_spatial)
         dx[start:stop] = d_chunk[(slice(None), *(slice(None, None, f) for f in call.lhs_dilation))]
-    return dx, d_weights.reshape(kernel.shape)
+        return d_weights
+
+    chunks = list(_chunks(call))
+    parts = _run(work, chunks) if len(chunks) > 1 and THREADS > 1 else [work(a, b) for a, b in chunks]
+    return dx, np.sum(parts, axis=0).reshape(kernel.shape)
