@@ -414,3 +414,45 @@ def test_float32_algorithms_agree():
             got = conv(x, w, strides=(2, 1), padding="same", dilation_rate=(1, 2))
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+
+
+def test_forcing_in_a_block_is_per_thread():
+    import threading
+
+    from rankconv.ops.convolution import conv_plan
+
+    seen = {}
+
+    def other():
+        seen["plan"] = conv_plan((2, 30, 8), (3, 8, 4))[0]
+
+    with planner.conv_algorithm("fft"):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert conv_plan((2, 30, 8), (3, 8, 4))[0] == "fft"
+    assert seen["plan"] == "implicit_gemm"
+
+
+@pytest.mark.parametrize("algorithm", ["planner", "implicit_gemm", "im2col", "fft", "direct", "pointwise"])
+def test_empty_batch(algorithm):
+    def run():
+        kernel = np.ones((1, 1, 6)) if algorithm == "pointwise" else np.ones((2, 1, 6))
+        y = conv_general(np.zeros((0, 5, 6)), kernel)
+        dx, dw = conv_general_vjp(np.zeros(y.shape), np.zeros((0, 5, 6)), kernel)
+        assert y.shape[0] == 0 and dx.shape == (0, 5, 6) and dw.shape == kernel.shape and not dw.any()
+
+    run_with(algorithm, run)
+
+
+def test_direct_convolution_memory_stays_near_the_output_size():
+    import tracemalloc
+
+    x = np.zeros((1, 20000, 64), np.float32)
+    w = np.ones((31, 1, 64), np.float32)
+    tracemalloc.start()
+    with planner.conv_algorithm("direct"):
+        y = conv_general(x, w, padding=((15, 15),))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * y.nbytes

@@ -109,7 +109,10 @@ def pin_threads(threads: int):
     import threadpoolctl
     import torch
 
+    from rankconv.ops import direct_conv
+
     torch.set_num_threads(threads)
+    direct_conv.THREADS = threads  # the depthwise path's worker threads
     return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
 
 

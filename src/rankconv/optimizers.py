@@ -85,6 +85,13 @@ def _scaled(g, factor):
     return g * factor
 
 
+def _unscaled(g, divisor):
+    """`g / divisor` (Keras divides; multiplying by the reciprocal differs in the last bit)."""
+    if isinstance(g, RowSparse):
+        return RowSparse(g.indices, g.values / divisor, g.shape)
+    return g / divisor
+
+
 def _clipped(g, limit):
     if isinstance(g, RowSparse):
         return RowSparse(g.indices, np.clip(g.values, -limit, limit).astype(g.dtype, copy=False), g.shape)
@@ -177,6 +184,8 @@ class Optimizer(objects.Configurable):
         # per tracked variable updated from row-sparse gradients: the step up to which each row's
         # decaying slots are current (see `_update_rows`)
         self._row_clock: dict[int, np.ndarray] = {}
+        # ... counted in updates of that variable (a step that skips it does not decay its slots)
+        self._row_updates: dict[int, int] = {}
 
     # -- hyperparameters ------------------------------------------------------------------------
 
@@ -378,7 +387,7 @@ class Optimizer(objects.Configurable):
         grads = [g for g, _ in pairs]
         variables = [v for _, v in pairs]
         if self.loss_scale_factor is not None:
-            grads = [_scaled(g, g.dtype.type(1) / g.dtype.type(self.loss_scale_factor)) for g in grads]
+            grads = [_unscaled(g, g.dtype.type(self.loss_scale_factor)) for g in grads]
 
         steps = self.gradient_accumulation_steps
         if steps:
@@ -441,15 +450,17 @@ class Optimizer(objects.Configurable):
         value_rows = variable.value[rows]
         slot_rows = {name: slot.value[rows] for name, slot in slots.items()}
         if decay:
-            step = int(self._iterations.value)
             clock = self._row_clock.get(index)
             if clock is None:
-                clock = self._row_clock[index] = np.full(variable.shape[0], step, dtype=np.int64)
+                clock = self._row_clock[index] = np.zeros(variable.shape[0], dtype=np.int64)
+                self._row_updates[index] = 0
+            step = self._row_updates[index]
             missed = step - clock[rows]
             if missed.any():
                 for name, factor in decay.items():
                     slot_rows[name] *= _powers(factor, missed, value_rows)
             clock[rows] = step + 1
+            self._row_updates[index] = step + 1
         saved, self._buffers = self._buffers, {}  # row counts vary: no cached scratch of these shapes
         try:
             self._update_step(grad.values, value_rows, {n: _Block(a) for n, a in slot_rows.items()}, lr)
@@ -460,15 +471,15 @@ class Optimizer(objects.Configurable):
             slot.value[rows] = slot_rows[name]
 
     def _settle_rows(self, index: int | None = None) -> None:
-        """Bring the lazily decayed slots of one tracked variable (or all) up to the current step."""
+        """Bring the lazily decayed slots of one tracked variable (or all) up to its latest update."""
         if not self._row_clock:
             return
-        step = int(self._iterations.value)
         decay = self._row_decay() or {}
         for i in [index] if index is not None else list(self._row_clock):
             clock = self._row_clock.pop(i, None)
             if clock is None:
                 continue
+            step = self._row_updates.pop(i)
             slots = self._slots[i]
             for name, factor in decay.items():
                 slots[name].value[...] *= _powers(factor, step - clock, slots[name].value)

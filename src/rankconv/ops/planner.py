@@ -72,7 +72,8 @@ FFT_PRODUCT_EFFICIENCY = 0.5
 IM2COL_DEPTH = 96
 IM2COL_BACKWARD_DEPTH = 48
 
-_forced: str | None = None
+_forced: str | None = None  # the process-wide choice (set_conv_algorithm)
+_local = threading.local()  # a `conv_algorithm` block's choice, in its own thread only
 _cache: dict = {}
 _lock = threading.Lock()
 
@@ -90,19 +91,23 @@ def set_conv_algorithm(name: str | None) -> None:
 
 
 def get_conv_algorithm() -> str | None:
-    """The forced algorithm, or None when the planner decides."""
-    return _forced
+    """The algorithm forced in this thread (by a `conv_algorithm` block, else by
+    `set_conv_algorithm`), or None when the planner decides."""
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else _forced
 
 
 @contextlib.contextmanager
 def conv_algorithm(name: str | None):
-    """`with conv_algorithm("fft"): ...` forces an algorithm inside the block."""
-    saved = _forced
-    set_conv_algorithm(name)
+    """`with conv_algorithm("fft"): ...` forces an algorithm inside the block, in this thread only
+    (`None` lets the planner decide inside it)."""
+    _check_name(name)
+    stack = _local.__dict__.setdefault("stack", [])
+    stack.append(name)
     try:
         yield
     finally:
-        set_conv_algorithm(saved)
+        stack.pop()
 
 
 def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
@@ -140,11 +145,12 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
 
 def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
     """(algorithm name, reason) for `call`; forced by `set_conv_algorithm`, else the cached rule."""
-    if _forced is not None:
-        reason = ALGORITHMS[_forced].applies(call)
+    forced = get_conv_algorithm()
+    if forced is not None:
+        reason = ALGORITHMS[forced].applies(call)
         if reason is not None:
-            raise ValueError(f"The forced convolution algorithm {_forced!r} cannot compute this call: {reason}.")
-        return _forced, "forced by set_conv_algorithm"
+            raise ValueError(f"The forced convolution algorithm {forced!r} cannot compute this call: {reason}.")
+        return forced, "forced by set_conv_algorithm"
     key = (call, backward)
     with _lock:
         decision = _cache.get(key)
