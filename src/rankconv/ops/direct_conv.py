@@ -25,13 +25,12 @@ CHUNK_BYTES = 1 << 20
 THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
-def _run(work, chunks):
-    """`work(start, stop)` for every chunk, on THREADS threads when there is more than one chunk."""
+def _run(work, chunks) -> list:
+    """`work(start, stop)` for every chunk, on THREADS threads when there is more than one chunk;
+    the results in chunk order."""
     chunks = list(chunks)
-    if THREADS == 1 or len(chunks) == 1:
-        for start, stop in chunks:
-            work(start, stop)
-        return []
+    if THREADS == 1 or len(chunks) <= 1:
+        return [work(start, stop) for start, stop in chunks]
     with ThreadPoolExecutor(THREADS) as pool:
         return [f.result() for f in [pool.submit(work, start, stop) for start, stop in chunks]]
 
@@ -121,7 +120,6 @@ def vjp(grad, x, kernel, call: common.ConvCall):
         dx[start:stop] = d_chunk[(slice(None), *(slice(None, None, f) for f in call.lhs_dilation))]
         return d_weights
 
-    chunks = list(_chunks(call))
-    parts = _run(work, chunks) if len(chunks) > 1 and THREADS > 1 else [work(a, b) for a, b in chunks]
+    parts = _run(work, _chunks(call))
     d_weights = np.sum(parts, axis=0) if parts else np.zeros(weights.shape, dtype=call.dtype)
     return dx, d_weights.reshape(kernel.shape)

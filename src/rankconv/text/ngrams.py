@@ -449,12 +449,9 @@ def format_table(item, filters: int | None = None, ngrams: int | None = None) ->
     if not all(isinstance(r, FilterReport) for r in reports):
         raise TypeError("format_table takes a list of FilterReport (from top_ngrams) or an Explanation (from explain).")
     blocks = []
-    for width in sorted({r.width for r in reports}):
-        chosen = sorted((r for r in reports if r.width == width), key=lambda r: (-r.strongest, r.filter))
-        shown = chosen[:filters] if filters is not None else chosen
+    for width, shown, total in _shown_by_width(reports, filters, ngrams):
         rows = []
-        for report in shown:
-            listed = report.ngrams[:ngrams] if ngrams is not None else report.ngrams
+        for report, listed in shown:
             if not listed:
                 rows.append([str(width), str(report.filter), "(never fires)", "", _vote_text(report)])
             for n, gram in enumerate(listed):
@@ -468,7 +465,7 @@ def format_table(item, filters: int | None = None, ngrams: int | None = None) ->
                         _vote_text(report) if first else "",
                     ]
                 )
-        title = f"window width {width}: {len(shown)} of {len(chosen)} filters, by strongest activation"
+        title = f"window width {width}: {len(shown)} of {total} filters, by strongest activation"
         table = _aligned(
             ["width", "filter", "n-gram", "activation", "votes for"], rows, [True, True, False, True, False]
         )
@@ -580,14 +577,21 @@ def _sentence_html(explanation: Explanation, rows: int) -> str:
     )
 
 
-def _reports_html(reports: Sequence[FilterReport], filters: int | None, ngrams: int | None) -> str:
-    sections = []
+def _shown_by_width(reports, filters: int | None, ngrams: int | None):
+    """Per window width (ascending): the filters to show, strongest first (at most `filters`), each
+    with the n-grams to list (at most `ngrams`), and how many filters the width has — what the
+    table and the HTML page both show."""
     for width in sorted({r.width for r in reports}):
         chosen = sorted((r for r in reports if r.width == width), key=lambda r: (-r.strongest, r.filter))
         shown = chosen[:filters] if filters is not None else chosen
+        yield width, [(r, r.ngrams[:ngrams] if ngrams is not None else r.ngrams) for r in shown], len(chosen)
+
+
+def _reports_html(reports: Sequence[FilterReport], filters: int | None, ngrams: int | None) -> str:
+    sections = []
+    for width, shown, total in _shown_by_width(reports, filters, ngrams):
         rows = []
-        for report in shown:
-            listed = report.ngrams[:ngrams] if ngrams is not None else report.ngrams
+        for report, listed in shown:
             grams = ", ".join(f"<code>{_escape(g.text)}</code> {g.activation:.2f}" for g in listed) or "(never fires)"
             weights = ", ".join(f"{_escape(n)} {w:+.3f}" for n, w in report.weights.items())
             rows.append(
@@ -595,7 +599,7 @@ def _reports_html(reports: Sequence[FilterReport], filters: int | None, ngrams: 
                 f'<td>{_escape(report.votes_for)}</td><td class="meta">{weights}</td></tr>'
             )
         sections.append(
-            f"<h3>window width {width} ({len(shown)} of {len(chosen)} filters)</h3>"
+            f"<h3>window width {width} ({len(shown)} of {total} filters)</h3>"
             "<table><tr><th>filter</th><th>top n-grams (activation)</th><th>votes for</th>"
             f"<th>output weights</th></tr>{''.join(rows)}</table>"
         )
