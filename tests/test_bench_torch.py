@@ -52,3 +52,25 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--cases", "no such case", "--only", "conv"])
     assert "matches no case" in capsys.readouterr().err
+
+
+def test_forward_only_report_gives_memory_and_workspace(tmp_path, capsys):
+    out = tmp_path / "forward.json"
+    args = ["--forward-only", "--cases", "Kim Conv1D 64x300 k3", "--repeats", "1", "--threads", "1", "--json", str(out)]
+    assert bench.main(args) == 0
+    report = capsys.readouterr().out
+    assert "workspace MB" in report and "bound MB" in report and "fwd+bwd" not in report
+    (row,) = json.loads(out.read_text())["conv"]
+    assert "fwd+bwd" not in row and row["forward"]["rankconv_ms"] > 0
+    assert row["forward_peak_mb"]["rankconv"] is not None and row["output_mb"] == 50 * 62 * 100 * 4 / 2**20
+
+
+def test_forward_benchmark_script_names_the_core_issue_cases():
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "conv_forward.py"
+    cases = runpy.run_path(str(script))["CASES"].split(",")
+    names = [c.name for c in bench.CONV_CASES]
+    for wanted in cases:
+        assert sum(wanted.lower() in n.lower() for n in names) == 1, wanted

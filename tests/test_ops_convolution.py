@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import rankconv.ops.conv_common as conv_common
 import rankconv.ops.direct_conv as direct_conv
+import rankconv.ops.im2col as im2col
 import rankconv.ops.implicit_gemm as implicit_gemm
 from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp, planner
 
@@ -34,6 +35,8 @@ ALGORITHMS = {
         {conv_common: {"WORKSPACE_BYTES": 1}, implicit_gemm: {"BLOCK_ROWS": 7}},
     ),
     "im2col": ("im2col", {}),
+    "im2col/tiny-blocks": ("im2col", {im2col: {"BLOCK_BYTES": 1}}),
+    "im2col/one-thread": ("im2col", {conv_common: {"THREADS": 1}}),
     "fft": ("fft", {}),
     "fft/one-sample-chunks": ("fft", {conv_common: {"WORKSPACE_BYTES": 1}}),
     "direct": ("direct", {}),
@@ -391,11 +394,12 @@ def test_planner_rules():
     assert conv_plan((32, 32, 32, 64), (1, 1, 64, 64))[0] == "pointwise"
     assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
     assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"
-    assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "implicit_gemm"
+    assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "im2col"
     assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
+    assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == "im2col"
     # a forced algorithm is used, or refused with the reason
-    with planner.conv_algorithm("im2col"):
-        assert conv_plan((32, 600, 300), (3, 300, 64)) == ("im2col", "forced by set_conv_algorithm")
+    with planner.conv_algorithm("implicit_gemm"):
+        assert conv_plan((32, 600, 300), (3, 300, 64)) == ("implicit_gemm", "forced by set_conv_algorithm")
     with planner.conv_algorithm("pointwise"), pytest.raises(ValueError, match="not all ones"):
         conv_plan((32, 600, 300), (3, 300, 64))
     with pytest.raises(ValueError, match="Unknown convolution algorithm 'gemm'"):
@@ -431,7 +435,7 @@ def test_forcing_in_a_block_is_per_thread():
         thread.start()
         thread.join()
         assert conv_plan((2, 30, 8), (3, 8, 4))[0] == "fft"
-    assert seen["plan"] == "implicit_gemm"
+    assert seen["plan"] == "im2col"
 
 
 @pytest.mark.parametrize("algorithm", ["planner", "implicit_gemm", "im2col", "fft", "direct", "pointwise"])

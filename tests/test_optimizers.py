@@ -376,13 +376,24 @@ SPARSE_CASES = {
 
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the steps that skip the table
 @pytest.mark.parametrize("name", sorted(SPARSE_CASES))
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "rows-on-threads"])
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**16))
-def test_row_sparse_gradients_update_as_the_dense_ones(name, seed):
+def test_row_sparse_gradients_update_as_the_dense_ones(name, threaded, seed):
     """An embedding lookup's gradient, applied row-sparse (with lazy decay of untouched rows'
-    slots), gives the numbers of the dense gradient, step after step and in the state."""
+    slots), gives the numbers of the dense gradient, step after step and in the state — also
+    when the rows are updated in parts on the worker threads."""
     from rankconv.ops.autodiff import RowSparse
 
+    saved = optimizers.PARALLEL_ROW_ELEMENTS
+    optimizers.PARALLEL_ROW_ELEMENTS = 0 if threaded else saved
+    try:
+        _check_sparse_against_dense(name, seed, RowSparse)
+    finally:
+        optimizers.PARALLEL_ROW_ELEMENTS = saved
+
+
+def _check_sparse_against_dense(name, seed, RowSparse):
     rng = np.random.default_rng(seed)
     table = rng.standard_normal((30, 4)).astype(np.float32)
     bias = rng.standard_normal(3).astype(np.float32)
@@ -425,3 +436,20 @@ def test_row_sparse_sums_duplicates_and_adds_to_dense():
     np.testing.assert_array_equal(np.asarray(g + g), 2 * expected)
     np.testing.assert_array_equal(g + np.ones((5, 2)), expected + 1)
     np.testing.assert_array_equal(np.ones((5, 2)) + g, expected + 1)
+
+
+@pytest.mark.parametrize("segments", [0, 10**6])  # reduceat always / one segment at a time
+def test_row_sparse_both_summation_paths_match_a_dense_scatter(segments, monkeypatch):
+    from rankconv.ops import autodiff
+
+    monkeypatch.setattr(autodiff, "REDUCEAT_SEGMENTS", segments)
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 40, (6, 9))
+    ids[:, 5:] = 0  # padding: one long repeated segment
+    rows = rng.standard_normal((6, 9, 3))
+    g = autodiff.RowSparse.from_rows(ids, rows, 40)
+    expected = np.zeros((40, 3))
+    for i, row in zip(ids.reshape(-1), rows.reshape(-1, 3)):
+        expected[i] += row
+    assert g.indices.tolist() == sorted(set(ids.reshape(-1).tolist()))
+    np.testing.assert_allclose(g.dense(), expected, rtol=1e-12, atol=1e-12)

@@ -109,10 +109,10 @@ def pin_threads(threads: int):
     import threadpoolctl
     import torch
 
-    from rankconv.ops import direct_conv
+    from rankconv.ops import conv_common
 
     torch.set_num_threads(threads)
-    direct_conv.THREADS = threads  # the depthwise path's worker threads
+    conv_common.THREADS = threads  # the block-wise algorithms' worker threads
     return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
 
 
@@ -278,14 +278,12 @@ def _peak_resident_bytes() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
-def _probe_memory(name: str, library: str) -> int:
-    """In a fresh process: build the case's inputs, reset the peak, run forward+backward once."""
+def _probe_memory(name: str, library: str, which: str = "fwd+bwd") -> int:
+    """In a fresh process: build the case's inputs, reset the peak, run forward (+backward) once."""
     (case,) = [c for c in CONV_CASES if c.name == name]
     x, w = arrays(case)
-    if library == "rankconv":
-        _, step = rankconv_functions(case, x, w)
-    else:
-        _, step = torch_functions(case, x, w)
+    functions = rankconv_functions(case, x, w) if library == "rankconv" else torch_functions(case, x, w)
+    step = functions[0] if which == "forward" else functions[1]
     baseline = _resident_bytes()
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset VmHWM to the current resident set
@@ -295,11 +293,13 @@ def _probe_memory(name: str, library: str) -> int:
     return peak
 
 
-def peak_memory(case: Case, library: str, threads: int) -> float | None:
-    """MiB the resident set grows during one forward+backward (None where it cannot be measured)."""
+def peak_memory(case: Case, library: str, threads: int, which: str = "fwd+bwd") -> float | None:
+    """MiB the resident set grows during one forward+backward, or one forward (`which="forward"`);
+    None where it cannot be measured."""
     if not os.path.exists("/proc/self/clear_refs"):
         return None
-    command = [sys.executable, "-m", "rankconv.bench", "--probe-memory", case.name, library, "--threads", str(threads)]
+    command = [sys.executable, "-m", "rankconv.bench", "--probe-memory", case.name, library, which]
+    command += ["--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return None
@@ -457,7 +457,9 @@ def predict_row(mr_dir: str, repeats: int) -> dict:
 # ----------------------------------------------------------------------------- the report
 
 
-def conv_rows(cases, repeats: int, threads: int, roofline: float, memory: bool, progress) -> list[dict]:
+def conv_rows(
+    cases, repeats: int, threads: int, roofline: float, memory: bool, progress, forward_only: bool = False
+) -> list[dict]:
     rows = []
     for case in cases:
         x, w = arrays(case)
@@ -465,10 +467,10 @@ def conv_rows(cases, repeats: int, threads: int, roofline: float, memory: bool, 
         theirs_forward, theirs_both = torch_functions(case, x, w)
         count = flops(case)
         row = {"case": case.name, "algorithm": algorithms(case), "gflop": count / 1e9}
-        for label, ours, theirs, work in (
-            ("forward", ours_forward, theirs_forward, count),
-            ("fwd+bwd", ours_both, theirs_both, 3 * count),
-        ):
+        passes = [("forward", ours_forward, theirs_forward, count)]
+        if not forward_only:
+            passes.append(("fwd+bwd", ours_both, theirs_both, 3 * count))
+        for label, ours, theirs, work in passes:
             ours_ms, theirs_ms = median_ms(ours, repeats), median_ms(theirs, repeats)
             if hasattr(theirs, "alternative"):
                 theirs_ms = min(theirs_ms, median_ms(theirs.alternative, repeats))
@@ -479,7 +481,13 @@ def conv_rows(cases, repeats: int, threads: int, roofline: float, memory: bool, 
                 "gflops": work / (ours_ms * 1e-3) / 1e9,
                 "roofline": work / (ours_ms * 1e-3) / 1e9 / roofline,
             }
-        if memory:
+        if memory and forward_only:
+            row["forward_peak_mb"] = {
+                lib: peak_memory(case, lib, threads, "forward") for lib in ("rankconv", "pytorch")
+            }
+            row["input_mb"] = x.nbytes / 2**20
+            row["output_mb"] = ours_forward().nbytes / 2**20
+        elif memory:
             row["peak_mb"] = {lib: peak_memory(case, lib, threads) for lib in ("rankconv", "pytorch")}
         rows.append(row)
         progress(f"  {case.name}: done")
@@ -491,8 +499,8 @@ def _geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
-    lines = [
+def _machine_lines(machine: dict) -> list[str]:
+    return [
         f"machine: {machine['machine']}, {machine['cores']} cores, Python {machine['python']}, NumPy {machine['numpy']}, "
         f"torch {machine['torch']}; threads {machine['threads']}",
         f"NumPy BLAS: {machine['blas']}; OPENBLAS_CORETYPE={machine['openblas_coretype']}",
@@ -500,6 +508,35 @@ def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
         f"median of {machine['repeats']} runs after warm-up; ratio = PyTorch ms / rankconv ms (> 1: rankconv faster)",
         "",
     ]
+
+
+def format_forward_report(machine: dict, rows: list[dict]) -> str:
+    """Forward passes only, with each pass's peak memory and rankconv's workspace: the growth of
+    the resident set beyond the output it returns, against the bound input + 2 × output."""
+    lines = _machine_lines(machine)
+    header = (
+        f"{'case':54} {'rankconv ms':>11} {'PyTorch ms':>10} {'ratio':>6} {'GFLOP/s':>8} {'roofline':>8} "
+        f"{'peak MB ours/torch':>19} {'workspace MB':>12} {'bound MB':>9}  algorithm"
+    )
+    lines += [header, "-" * len(header)]
+    for row in rows:
+        r = row["forward"]
+        peak = row.get("forward_peak_mb") or {}
+        ours, theirs = peak.get("rankconv"), peak.get("pytorch")
+        memory = f"{ours:.0f} / {theirs:.0f}" if ours is not None and theirs is not None else "n/a"
+        workspace = f"{max(0.0, ours - row['output_mb']):.1f}" if ours is not None else "n/a"
+        bound = f"{row['input_mb'] + 2 * row['output_mb']:.0f}" if "input_mb" in row else "n/a"
+        lines.append(
+            f"{row['case']:54} {r['rankconv_ms']:11.2f} {r['pytorch_ms']:10.2f} {r['ratio']:6.2f} {r['gflops']:8.0f} "
+            f"{r['roofline']:8.0%} {memory:>19} {workspace:>12} {bound:>9}  {row['algorithm'].split('/')[0]}"
+        )
+    ratios = [row["forward"]["ratio"] for row in rows]
+    lines += ["", f"lowest ratio {min(ratios):.2f}, geometric mean {_geomean(ratios):.2f}"]
+    return "\n".join(lines)
+
+
+def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
+    lines = _machine_lines(machine)
     if rows:
         header = (
             f"{'case':54} {'pass':7} {'rankconv ms':>11} {'PyTorch ms':>10} {'ratio':>6} {'GFLOP/s':>8} "
@@ -564,8 +601,13 @@ def main(argv=None) -> int:
     default_mr = os.environ.get("RANKCONV_MR_DIR", os.path.join("..", "shared", "data", "mr"))
     parser.add_argument("--mr", default=default_mr, help="MR data folder for the epoch row (default %(default)s)")
     parser.add_argument("--mr-repeats", type=int, default=5, help="timed MR epochs per library (default 5)")
+    parser.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="convolution forward passes only, with each one's peak memory and workspace (no training rows)",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--probe-memory", nargs=2, metavar=("CASE", "LIBRARY"), help=argparse.SUPPRESS)
+    parser.add_argument("--probe-memory", nargs=3, metavar=("CASE", "LIBRARY", "PASS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; received {args.repeats}")
@@ -606,13 +648,15 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
     }
     progress(f"sgemm roofline {roofline:.0f} GFLOP/s")
+    if args.forward_only and args.only == "train":
+        parser.error("--forward-only runs convolutions only; it cannot go with --only train")
     rows = (
         []
         if args.only == "train"
-        else conv_rows(cases, args.repeats, args.threads, roofline, not args.no_memory, progress)
+        else conv_rows(cases, args.repeats, args.threads, roofline, not args.no_memory, progress, args.forward_only)
     )
-    training = [] if args.only == "conv" else train_rows(args.repeats, args.mr, args.mr_repeats)
-    print(format_report(machine, rows, training))
+    training = [] if args.only == "conv" or args.forward_only else train_rows(args.repeats, args.mr, args.mr_repeats)
+    print(format_forward_report(machine, rows) if args.forward_only else format_report(machine, rows, training))
     if args.json:
         from rankconv.saving.archive import atomic_write
 

@@ -31,12 +31,14 @@ Variables are listed in the order the optimizer first saw them (the order of the
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 
 import numpy as np
 
 from rankconv import objects
 from rankconv.layers.layer import to_snake_case, unique_name
+from rankconv.ops import conv_common
 from rankconv.ops.autodiff import RowSparse, Variable
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "get", "serialize", "deserialize"]
@@ -96,6 +98,11 @@ def _clipped(g, limit):
     if isinstance(g, RowSparse):
         return RowSparse(g.indices, np.clip(g.values, -limit, limit).astype(g.dtype, copy=False), g.shape)
     return np.clip(g, -limit, limit).astype(g.dtype, copy=False)
+
+
+# Row-sparse updates of at least this many values run in parts on the worker threads.
+PARALLEL_ROW_ELEMENTS = 1 << 16
+_thread_scratch = threading.local()
 
 
 def _powers(factor, exponents, like):
@@ -323,11 +330,14 @@ class Optimizer(objects.Configurable):
     # -- the step -------------------------------------------------------------------------------
 
     def _scratch(self, like: np.ndarray, k: int = 0) -> np.ndarray:
-        """A reusable temporary of `like`'s shape and dtype (the update runs without allocating)."""
+        """A reusable temporary of `like`'s shape and dtype (the update runs without allocating);
+        inside a row-sparse update, the thread's own temporaries."""
+        buffers = getattr(_thread_scratch, "buffers", None)
+        buffers = self._buffers if buffers is None else buffers
         key = (like.shape, like.dtype.str, k)
-        buffer = self._buffers.get(key)
+        buffer = buffers.get(key)
         if buffer is None:
-            buffer = self._buffers[key] = np.empty(like.shape, like.dtype)
+            buffer = buffers[key] = np.empty(like.shape, like.dtype)
         return buffer
 
     def apply_gradients(self, grads_and_vars) -> int:
@@ -447,8 +457,7 @@ class Optimizer(objects.Configurable):
         rows = grad.indices
         slots = self._slots_of(variable)
         index = self._index[id(variable)]
-        value_rows = variable.value[rows]
-        slot_rows = {name: slot.value[rows] for name, slot in slots.items()}
+        missed = None
         if decay:
             clock = self._row_clock.get(index)
             if clock is None:
@@ -456,19 +465,29 @@ class Optimizer(objects.Configurable):
                 self._row_updates[index] = 0
             step = self._row_updates[index]
             missed = step - clock[rows]
-            if missed.any():
-                for name, factor in decay.items():
-                    slot_rows[name] *= _powers(factor, missed, value_rows)
             clock[rows] = step + 1
             self._row_updates[index] = step + 1
-        saved, self._buffers = self._buffers, {}  # row counts vary: no cached scratch of these shapes
-        try:
-            self._update_step(grad.values, value_rows, {n: _Block(a) for n, a in slot_rows.items()}, lr)
-        finally:
-            self._buffers = saved
-        variable.value[rows] = value_rows
-        for name, slot in slots.items():
-            slot.value[rows] = slot_rows[name]
+
+        def update(part):  # gather the rows, catch up their decay, update, scatter back
+            part_rows = rows[part]
+            value_rows = variable.value[part_rows]
+            slot_rows = {name: slot.value[part_rows] for name, slot in slots.items()}
+            if missed is not None and missed[part].any():
+                for name, factor in decay.items():
+                    slot_rows[name] *= _powers(factor, missed[part], value_rows)
+            _thread_scratch.buffers = {}  # row counts vary: no cached scratch of these shapes
+            try:
+                self._update_step(grad.values[part], value_rows, {n: _Block(a) for n, a in slot_rows.items()}, lr)
+            finally:
+                _thread_scratch.buffers = None
+            variable.value[part_rows] = value_rows
+            for name, slot in slots.items():
+                slot.value[part_rows] = slot_rows[name]
+
+        # Rows are distinct, so parts of them update independently: on the worker threads when large.
+        parts = 1 if grad.values.size < PARALLEL_ROW_ELEMENTS else conv_common.THREADS
+        bounds = [round(i * len(rows) / parts) for i in range(parts + 1)]
+        conv_common.run_parallel(update, [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a])
 
     def _settle_rows(self, index: int | None = None) -> None:
         """Bring the lazily decayed slots of one tracked variable (or all) up to its latest update."""

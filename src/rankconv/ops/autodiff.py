@@ -57,6 +57,12 @@ class Variable:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
 
 
+# Above this many repeated ids, `RowSparse.from_rows` sums all segments with one `reduceat`; below,
+# it copies the rows and sums the repeated segments one by one (6× faster on a Kim batch: 1,905
+# distinct ids of 3,200, 94 repeated; `reduceat` pays per segment, repeated or not).
+REDUCEAT_SEGMENTS = 256
+
+
 class RowSparse:
     """A gradient that is zero except on some rows: `values[i]` is row `indices[i]` of a `shape` array.
 
@@ -83,9 +89,16 @@ class RowSparse:
         order = np.argsort(flat, kind="stable")
         ordered = flat[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        return cls(
-            ordered[starts].astype(np.int64), np.add.reduceat(rows[order], starts, axis=0), (num_rows, *rows.shape[1:])
-        )
+        rows = rows[order]
+        ends = np.r_[starts[1:], flat.size]
+        repeated = np.flatnonzero(ends - starts > 1)
+        if len(repeated) > REDUCEAT_SEGMENTS:
+            values = np.add.reduceat(rows, starts, axis=0)
+        else:  # few repeated ids (typically padding and common words): copy, then sum those alone
+            values = rows[starts]
+            for i in repeated:
+                values[i] = rows[starts[i] : ends[i]].sum(axis=0)
+        return cls(ordered[starts].astype(np.int64), values, (num_rows, *rows.shape[1:]))
 
     @property
     def dtype(self):

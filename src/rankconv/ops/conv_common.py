@@ -9,7 +9,11 @@ Canonical layout, everywhere below `rankconv.ops.convolution`'s front end:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,3 +168,75 @@ def dilate(x: np.ndarray, factors) -> np.ndarray:
     out = np.zeros(shape, dtype=x.dtype)
     out[(slice(None), *(slice(None, None, f) for f in factors))] = x
     return out
+
+
+# ----------------------------------------------------------------------------- worker threads
+# NumPy's copies and elementwise loops run on one core (and release the GIL), and a matrix product
+# of a cache-sized block is faster on one core than split across two. So the algorithms that work
+# block by block run blocks on THREADS threads, each with single-threaded BLAS.
+THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+_blas_controller = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS limited to one thread inside the block (process-wide, restored on exit)."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def split_runs(items: list, parts: int) -> list[list]:
+    """`items` cut into at most `parts` contiguous runs of near-equal length (none empty)."""
+    parts = max(1, min(parts, len(items)))
+    bounds = [round(i * len(items) / parts) for i in range(parts + 1)]
+    return [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_local = threading.local()
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The process's worker threads (kept, so that their scratch buffers are reused across calls)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != THREADS:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool, _pool_size = ThreadPoolExecutor(THREADS, thread_name_prefix="rankconv"), THREADS
+        return _pool
+
+
+def scratch(name: str, size: int, dtype) -> np.ndarray:
+    """A flat buffer of at least `size` elements, kept per thread and per name for reuse: fresh
+    memory costs a page fault per 4 KiB, and threads faulting at once wait on each other."""
+    dtype = np.dtype(dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get((name, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[(name, dtype)] = np.empty(size, dtype=dtype)
+    return buffer[:size]
+
+
+def release_scratch() -> None:
+    """Drop this thread's scratch buffers."""
+    _local.__dict__.pop("buffers", None)
+
+
+def run_parallel(work, tasks, blas: bool = False) -> list:
+    """`work(task)` for every task, on THREADS threads when there is more than one task; the
+    results in task order. `blas=True`: the tasks call matrix products, which then run
+    single-threaded so that the threads do not compete for the cores."""
+    tasks = list(tasks)
+    if THREADS == 1 or len(tasks) <= 1:
+        return [work(task) for task in tasks]
+    with single_threaded_blas() if blas else contextlib.nullcontext():
+        return list(_workers().map(work, tasks))

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -21,18 +19,11 @@ from rankconv.ops import conv_common as common
 
 # Bytes of output a chunk of samples may have, so that it stays in cache across the taps.
 CHUNK_BYTES = 1 << 20
-# NumPy's elementwise loops run on one core (and release the GIL): chunks go to this many threads.
-THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
 
 def _run(work, chunks) -> list:
-    """`work(start, stop)` for every chunk, on THREADS threads when there is more than one chunk;
-    the results in chunk order."""
-    chunks = list(chunks)
-    if THREADS == 1 or len(chunks) <= 1:
-        return [work(start, stop) for start, stop in chunks]
-    with ThreadPoolExecutor(THREADS) as pool:
-        return [f.result() for f in [pool.submit(work, start, stop) for start, stop in chunks]]
+    """`work(start, stop)` for every chunk, on `conv_common.THREADS` threads; results in chunk order."""
+    return common.run_parallel(lambda chunk: work(*chunk), chunks)
 
 
 def applies(call: common.ConvCall) -> str | None:

@@ -12,9 +12,7 @@
   transposed convolution: the output gradient correlated with the transposed taps at reversed
   shifts, computed by the forward products — and the kernel gradient is the correlation
   `dW_tap = X[r + shift].T @ G[r]`: the same phases, shifts and GEMMs.
-* An axis may first be *unfolded* (its taps copied into the channels; see `_layout`). Unfolding
-  every axis is im2col + one GEMM per block: `forward(..., unfold_all=True)`, the planner's
-  "im2col" algorithm, bounded in memory by processing the batch in chunks.
+* An axis may first be *unfolded* (its taps copied into the channels; see `_layout`).
 
 Rows are processed in blocks so the partial products stay in cache while the taps accumulate.
 """
@@ -341,7 +339,7 @@ class _Layout:
     output_spatial: tuple
 
 
-def _layout(call: common.ConvCall, unfold_all: bool = False) -> _Layout:
+def _layout(call: common.ConvCall) -> _Layout:
     x_shape, kernel_shape, groups = call.x_shape, call.kernel_shape, call.groups
     strides, pairs, lhs_dilation, rhs_dilation = call.strides, call.pairs, call.lhs_dilation, call.rhs_dilation
     rank = len(x_shape) - 2
@@ -365,7 +363,7 @@ def _layout(call: common.ConvCall, unfold_all: bool = False) -> _Layout:
         k, out, p = kernel_spatial[axis], output[axis], spatial[axis]
         spans = k * out <= p
         shallow = rank >= 2 and axis == rank - 1 and k * (channels // groups) <= UNFOLD_DEPTH
-        if k > 1 and (spans or shallow or unfold_all):
+        if k > 1 and (spans or shallow):
             unfolded.append(_Unfolded(axis, k, strides[axis], dilation[axis], tuple(spatial)))
             spatial[axis] = out
             channels *= k
@@ -475,9 +473,9 @@ def _chunks(call: common.ConvCall, layout: _Layout, backward: bool):
 # ----------------------------------------------------------------------------- the algorithm's entry points
 
 
-def forward(x, kernel, call: common.ConvCall, unfold_all: bool = False) -> np.ndarray:
+def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     """`conv_general` on validated, cast arrays (see `rankconv.ops.convolution`)."""
-    layout = _layout(call, unfold_all)
+    layout = _layout(call)
     kernel_work = _work_kernel(kernel, layout)
     kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
     y = np.empty(call.output_shape, dtype=call.dtype)
@@ -491,9 +489,9 @@ def forward(x, kernel, call: common.ConvCall, unfold_all: bool = False) -> np.nd
     return y
 
 
-def vjp(grad, x, kernel, call: common.ConvCall, unfold_all: bool = False):
+def vjp(grad, x, kernel, call: common.ConvCall):
     """`(d_x, d_kernel)` of `forward` for the output gradient `grad`."""
-    layout = _layout(call, unfold_all)
+    layout = _layout(call)
     dtype = call.dtype
     kernel_work = _work_kernel(kernel, layout)
     kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])

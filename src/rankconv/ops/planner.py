@@ -7,10 +7,16 @@ The rules, in order (the first that applies wins; `conv_plan` says which and why
    contract, so each tap is a broadcast multiply-add.
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
-4. "im2col" — shallow products in rank >= 2 (input channels per group × taps <= 96 forward,
-   48 backward, e.g. an RGB input): copying every tap into the channels makes one deep product
-   per block instead of many thin ones.
-5. "implicit_gemm" — everything else: row-shifted products over the input, no copy of it.
+4. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
+   positions side by side and multiplies them by the kernel in one deep product (the backward
+   pass: the input gradient as the transposed convolution, the kernel gradient as the gathered
+   windows' transposed products with the output gradient).
+
+"implicit_gemm" (row-shifted products over the input, no copy of it; NumPy's BLAS on all cores) is
+the planner's alternative; measured here it is slower than im2col on threads on every benchmark
+case but the text CNN's 1-D forward passes (deep per-tap products), and mixing the two costs
+more: after a multi-threaded BLAS call, OpenBLAS's idle threads spin for a while on the cores
+that im2col's threads need. It stays available to `set_conv_algorithm`.
 
 The forward pass and the backward pass (both gradients) are planned separately; each decision
 is cached by the call's shapes, strides, padding, dilations and dtype.
@@ -27,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rankconv.ops import conv_common as common
-from rankconv.ops import direct_conv, fft_conv, implicit_gemm, pointwise_conv
+from rankconv.ops import direct_conv, fft_conv, im2col, implicit_gemm, pointwise_conv
 
 
 @dataclass(frozen=True)
@@ -38,14 +44,6 @@ class Algorithm:
     vjp: Callable  # (grad, x, kernel, call) -> (d_x, d_kernel)
 
 
-def _im2col_forward(x, kernel, call):
-    return implicit_gemm.forward(x, kernel, call, unfold_all=True)
-
-
-def _im2col_vjp(grad, x, kernel, call):
-    return implicit_gemm.vjp(grad, x, kernel, call, unfold_all=True)
-
-
 def _always(call):
     return None
 
@@ -54,7 +52,7 @@ ALGORITHMS = {
     algorithm.name: algorithm
     for algorithm in (
         Algorithm("implicit_gemm", _always, implicit_gemm.forward, implicit_gemm.vjp),
-        Algorithm("im2col", _always, _im2col_forward, _im2col_vjp),
+        Algorithm("im2col", im2col.applies, im2col.forward, im2col.vjp),
         Algorithm("fft", fft_conv.applies, fft_conv.forward, fft_conv.vjp),
         Algorithm("direct", direct_conv.applies, direct_conv.forward, direct_conv.vjp),
         Algorithm("pointwise", pointwise_conv.applies, pointwise_conv.forward, pointwise_conv.vjp),
@@ -66,11 +64,6 @@ ALGORITHMS = {
 # efficiency of the small per-frequency complex products relative to one large real GEMM.
 FFT_TRANSFORM_COST = 90.0
 FFT_PRODUCT_EFFICIENCY = 0.5
-# Convolutions of rank >= 2 whose products are shallower than this (input channels per group ×
-# taps) go through im2col: forward, and (a smaller limit) backward. Measured: an RGB 3×3 input
-# runs 5× faster forward that way; 1-D and deeper products do not gain.
-IM2COL_DEPTH = 96
-IM2COL_BACKWARD_DEPTH = 48
 
 _forced: str | None = None  # the process-wide choice (set_conv_algorithm)
 _local = threading.local()  # a `conv_algorithm` block's choice, in its own thread only
@@ -136,11 +129,7 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     fft = fft_cost(call, backward)
     if fft < gemm:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
-    depth = call.channels_per_group * call.taps
-    limit = IM2COL_BACKWARD_DEPTH if backward else IM2COL_DEPTH
-    if call.rank >= 2 and depth <= limit:
-        return "im2col", f"shallow products ({call.channels_per_group} channels × {call.taps} taps <= {limit})"
-    return "implicit_gemm", "row-shifted products over the input, no copy"
+    return "im2col", "windows gathered in cache-sized blocks, one deep product each, on worker threads"
 
 
 def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:

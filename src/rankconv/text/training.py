@@ -71,6 +71,7 @@ def train_classifier(
     max_norm=3.0,
     patience=None,
     seed=0,
+    initialization="kim",
     verbose=1,
     vectorizer=None,
     extra_callbacks=(),
@@ -107,6 +108,7 @@ def train_classifier(
         mode=mode,
         length=vectorizer.length,
         seed=seed,
+        initialization=initialization,
     )
     model.compile(
         optimizers.Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6),
