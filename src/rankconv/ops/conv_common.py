@@ -176,19 +176,49 @@ def dilate(x: np.ndarray, factors) -> np.ndarray:
 # block by block run blocks on THREADS threads, each with single-threaded BLAS.
 THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 
+_blas_lock = threading.Lock()
 _blas_controller = None
+_blas_limiter = None  # the active limit, shared by overlapping calls
+_blas_users = 0
+
+
+def _take_blas_control():
+    """threadpoolctl (3.8+) lets only one thread at a time change OpenBLAS's process-wide thread
+    count, silently ignoring the others; our changes are serialised by `_blas_lock`, so the thread
+    making one may take that control."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:  # older threadpoolctl: any thread may set the limits
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
 
 
 @contextlib.contextmanager
 def single_threaded_blas():
-    """BLAS limited to one thread inside the block (process-wide, restored on exit)."""
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
+    """BLAS limited to one thread inside the block (process-wide). Overlapping blocks in several
+    threads share one limit: the first sets it, the last restores the thread count found then."""
+    global _blas_controller, _blas_limiter, _blas_users
+    with _blas_lock:
+        if _blas_controller is None:
+            from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
+            _blas_controller = ThreadpoolController()
+        if _blas_users == 0:
+            _take_blas_control()
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _take_blas_control()
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+                _take_blas_control()  # leave no thread holding it
 
 
 def split_runs(items: list, parts: int) -> list[list]:
@@ -202,28 +232,47 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
 _local = threading.local()
+WORKER_PREFIX = "rankconv-worker"
 
 
 def _workers() -> ThreadPoolExecutor:
-    """The process's worker threads (kept, so that their scratch buffers are reused across calls)."""
+    """The process's worker threads (kept, so that their scratch buffers are reused across calls).
+    A changed THREADS gets a new pool; the old one is dropped, not shut down, so a call still
+    using it finishes (its idle threads exit when it is collected)."""
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size != THREADS:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool, _pool_size = ThreadPoolExecutor(THREADS, thread_name_prefix="rankconv"), THREADS
+            _pool, _pool_size = ThreadPoolExecutor(THREADS, thread_name_prefix=WORKER_PREFIX), THREADS
         return _pool
 
 
+def _after_fork_in_child():
+    """A forked child inherits the pool without its threads (and possibly held locks): start afresh."""
+    global _pool, _pool_size, _pool_lock, _blas_lock, _blas_limiter, _blas_users
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+    _blas_lock, _blas_limiter, _blas_users = threading.Lock(), None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# Scratch buffers up to this size are kept per thread for the next call; larger ones are not.
+KEEP_SCRATCH_BYTES = 16 << 20
+
+
 def scratch(name: str, size: int, dtype) -> np.ndarray:
-    """A flat buffer of at least `size` elements, kept per thread and per name for reuse: fresh
-    memory costs a page fault per 4 KiB, and threads faulting at once wait on each other."""
+    """A flat buffer of at least `size` elements, kept per thread and per name for reuse (up to
+    KEEP_SCRATCH_BYTES): fresh memory costs a page fault per 4 KiB, and threads faulting at once
+    wait on each other."""
     dtype = np.dtype(dtype)
     buffers = _local.__dict__.setdefault("buffers", {})
     buffer = buffers.get((name, dtype))
-    if buffer is None or buffer.size < size:
-        buffer = buffers[(name, dtype)] = np.empty(size, dtype=dtype)
-    return buffer[:size]
+    if buffer is not None and buffer.size >= size:
+        return buffer[:size]
+    buffer = np.empty(size, dtype=dtype)
+    if size * dtype.itemsize <= KEEP_SCRATCH_BYTES:
+        buffers[(name, dtype)] = buffer
+    return buffer
 
 
 def release_scratch() -> None:
@@ -231,12 +280,24 @@ def release_scratch() -> None:
     _local.__dict__.pop("buffers", None)
 
 
+def _in_worker() -> bool:
+    return threading.current_thread().name.startswith(WORKER_PREFIX)
+
+
 def run_parallel(work, tasks, blas: bool = False) -> list:
     """`work(task)` for every task, on THREADS threads when there is more than one task; the
     results in task order. `blas=True`: the tasks call matrix products, which then run
-    single-threaded so that the threads do not compete for the cores."""
+    single-threaded so that the threads do not compete for the cores. NumPy's floating-point error
+    settings (`np.errstate`) of the caller apply in the workers too. Called from a worker (a
+    convolution inside a task), the tasks run in that worker, one after another."""
     tasks = list(tasks)
-    if THREADS == 1 or len(tasks) <= 1:
+    if THREADS == 1 or len(tasks) <= 1 or _in_worker():
         return [work(task) for task in tasks]
+    settings = np.geterr()
+
+    def task_with_settings(task):
+        with np.errstate(**settings):
+            return work(task)
+
     with single_threaded_blas() if blas else contextlib.nullcontext():
-        return list(_workers().map(work, tasks))
+        return list(_workers().map(task_with_settings, tasks))

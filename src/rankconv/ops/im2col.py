@@ -1,22 +1,26 @@
-"""im2col in cache-sized blocks: gather each block's windows into a buffer, one deep product each.
+"""im2col in blocks: gather each block's windows into a buffer, one deep product each.
 
-The output positions `(batch, *output_spatial)` are cut into *blocks* of about BLOCK_BYTES of
-gathered windows: several whole samples, or one sample's slab of the first output axis. For a
-block, the cells of the dilated, padded input it reads are assembled once (`_slab`), its windows
-(a strided view of the slab) are copied side by side into a buffer of `taps * channels_per_group`
-columns, and one matrix product with the kernel (its taps and channels flattened in the same order)
-writes the block's rows of the output, which are contiguous. A block is small enough to stay in
-the core's cache between the copy and the product, and blocks run on `conv_common.THREADS`
-threads with single-threaded BLAS, so the copies run in parallel too.
+The output positions `(batch, *output_spatial)` are cut into *blocks* of at most BLOCK_BYTES of
+gathered windows (less under a small workspace limit): several whole samples, or lines of one
+sample along the first output axis. For a block, the cells of the dilated, padded input it reads
+are assembled once (`_slab`), its windows (a strided view of the slab) are copied side by side
+into a buffer of `taps * channels_per_group` columns, and one matrix product with the kernel (its
+taps and channels flattened in the same order) writes the block's rows of the output, which are
+contiguous. Blocks run on `conv_common.THREADS` threads with single-threaded BLAS, so the copies
+run in parallel too, not only the products.
+
+An input dilated by `f` (a transposed convolution) is not materialised: the convolution splits
+into one convolution of the undilated input per output phase (`_phase_calls`).
 
 Backward, the kernel gradient is the same buffers' transposed products with the output gradient's
 rows, summed over blocks; the input gradient is the transposed convolution — the output gradient,
-dilated by the strides and padded by the kernel's span, correlated with the flipped, transposed
-kernel — computed by this module's forward pass.
+dilated by the strides (so: split into phases) and padded by the kernel's span, correlated with
+the flipped, transposed kernel — computed by this module's forward pass.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -35,18 +39,16 @@ def applies(call: common.ConvCall) -> str | None:
 
 
 # ----------------------------------------------------------------------------- geometry
-# The work is cut in two levels. A *unit* is a slab of the input — several whole samples, or one
-# sample's lines [A, B) along the first output axis — that one thread pads once; a *block* is the
-# part of a unit's output whose windows are gathered and multiplied at once. Units are few and
-# blocks cheap, so the threads spend their time in NumPy's copies and products (which release
-# the GIL), not in Python.
+# A *block* is several whole samples, or one sample's lines [a, b) along the first output axis:
+# one thread pads the input cells the block reads (its slab), gathers the block's windows and
+# multiplies them in one product. Blocks are large, so the threads spend their time in NumPy's
+# copies and products (which release the GIL), not in Python.
 
 
 @dataclass(frozen=True)
-class _Unit:
+class _Block:
     samples: tuple[int, int]  # [n0, n1)
-    lines: tuple[int, int]  # [A, B) of the first output axis
-    blocks: tuple[tuple[int, int], ...]  # [a, b) line ranges inside `lines`
+    lines: tuple[int, int]  # [a, b) of the first output axis
 
 
 def block_bytes(call: common.ConvCall) -> int:
@@ -55,27 +57,34 @@ def block_bytes(call: common.ConvCall) -> int:
     return max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS * 3 // 4))
 
 
-def _units(call: common.ConvCall) -> list[_Unit]:
+def line_bytes(call: common.ConvCall) -> int:
+    """Bytes of gathered windows for one index of the first output axis of one sample: the
+    smallest block."""
+    return math.prod(call.output_spatial[1:]) * call.taps * call.channels * call.dtype.itemsize
+
+
+def fits(call: common.ConvCall) -> bool:
+    """Whether the smallest blocks, one per thread, fit in the call's workspace limit."""
+    return line_bytes(call) * common.THREADS <= call.workspace_limit()
+
+
+def _blocks(call: common.ConvCall) -> list[_Block]:
     out = call.output_spatial
-    per_line = math.prod(out[1:]) * call.taps * call.channels * call.dtype.itemsize
+    per_line = line_bytes(call)
     per_sample = per_line * out[0]
     block = block_bytes(call)
-    if per_sample < block:  # blocks of whole samples, one per unit
-        # as many units as fill the blocks, rounded up to a multiple of the threads, equal in size
+    if per_sample <= block and call.batch >= common.THREADS:  # whole samples
+        # as many blocks as the bytes need, rounded up to a multiple of the threads, equal in size
         count = -(-call.batch * per_sample // block)
         count = min(call.batch, -(-count // common.THREADS) * common.THREADS)
         samples = -(-call.batch // count)
-        return [
-            _Unit((n, min(n + samples, call.batch)), (0, out[0]), ((0, out[0]),)) for n in range(0, call.batch, samples)
-        ]
-    step = max(1, block // max(1, per_line))
-    blocks = [(a, min(a + step, out[0])) for a in range(0, out[0], step)]
-    parts = max(1, min(len(blocks), -(-common.THREADS // call.batch)))  # split samples when the batch is small
-    units = []
-    for n in range(call.batch):
-        for run in common.split_runs(blocks, parts):
-            units.append(_Unit((n, n + 1), (run[0][0], run[-1][1]), tuple(run)))
-    return units
+        return [_Block((n, min(n + samples, call.batch)), (0, out[0])) for n in range(0, call.batch, samples)]
+    # lines of one sample: blocks within the size, and enough of them for every thread
+    lines = max(1, block // per_line)
+    parts = max(-(-out[0] // lines), -(-common.THREADS // call.batch))
+    parts = min(parts, out[0])
+    bounds = [round(i * out[0] / parts) for i in range(parts + 1)]
+    return [_Block((n, n + 1), (a, b)) for n in range(call.batch) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 def _axis_copy(n, lo, dilation, start, stop):
@@ -89,19 +98,19 @@ def _axis_copy(n, lo, dilation, start, stop):
     return slice(at, at + (last - first - 1) * dilation + 1, dilation), slice(first, last)
 
 
-def _slab_shape(call: common.ConvCall, unit: _Unit) -> tuple:
-    (n0, n1), (a, b) = unit.samples, unit.lines
+def _slab_shape(call: common.ConvCall, block: _Block) -> tuple:
+    (n0, n1), (a, b) = block.samples, block.lines
     lines = (b - a - 1) * call.strides[0] + call.spans[0]
     rest = ((o - 1) * s + k for o, s, k in zip(call.output_spatial[1:], call.strides[1:], call.spans[1:]))
     return (n1 - n0, lines, *rest, call.channels)
 
 
-def _slab(x, call: common.ConvCall, unit: _Unit, buffer) -> np.ndarray:
-    """The cells of the dilated, padded input that `unit` reads, in `buffer` (zeros elsewhere)."""
-    shape = _slab_shape(call, unit)
+def _slab(x, call: common.ConvCall, block: _Block, buffer) -> np.ndarray:
+    """The cells of the dilated, padded input that `block` reads, in `buffer` (zeros elsewhere)."""
+    shape = _slab_shape(call, block)
     slab = buffer[: math.prod(shape)].reshape(shape)
-    target, source = [slice(None)], [slice(*unit.samples)]
-    starts = (unit.lines[0] * call.strides[0], *(0 for _ in shape[2:-1]))
+    target, source = [slice(None)], [slice(*block.samples)]
+    starts = (block.lines[0] * call.strides[0], *(0 for _ in shape[2:-1]))
     for n, (lo, _), f, start, length in zip(call.x_shape[1:-1], call.pairs, call.lhs_dilation, starts, shape[1:-1]):
         t, s = _axis_copy(n, lo, f, start, start + length)
         if t is None:
@@ -154,41 +163,99 @@ def _kernel_matrices(kernel, call: common.ConvCall) -> list[np.ndarray]:
     return [np.ascontiguousarray(matrix[:, g * fg : (g + 1) * fg]) for g in range(call.groups)]
 
 
-def _gathered_blocks(x, call: common.ConvCall, units: list[_Unit]):
-    """For each block of `units` (one thread's run): (samples, lines, gathered) where gathered is
-    the block's windows as a (rows, groups, taps * channels_per_group) array in a reused buffer."""
-    slab_buffer = common.scratch("slab", max(math.prod(_slab_shape(call, u)) for u in units), call.dtype)
+def _gathered_blocks(x, call: common.ConvCall, blocks: list[_Block]):
+    """For each of `blocks` (one thread's run): (block, gathered), the block's windows as a
+    (rows, groups, taps * channels_per_group) array in this thread's reused buffer."""
+    slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, b)) for b in blocks), call.dtype)
     per_line = math.prod(call.output_spatial[1:]) * call.channels * call.taps
-    widest = max((u.samples[1] - u.samples[0]) * (b - a) for u in units for a, b in u.blocks)
-    buffer = common.scratch("gather", widest * per_line, call.dtype)
+    widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0]) for b in blocks)
+    buffer = common.scratch("im2col.gather", widest * per_line, call.dtype)
     depth = call.taps * call.channels_per_group
-    for unit in units:
-        windows = _windows(_slab(x, call, unit, slab_buffer), call)
-        first = unit.lines[0]
-        for a, b in unit.blocks:
-            source = windows[:, a - first : b - first]
-            gathered = buffer[: source.size].reshape(source.shape)
-            gathered[...] = source  # (np.copyto of such a view holds the GIL; assignment releases it)
-            yield unit.samples, (a, b), gathered.reshape(-1, call.groups, depth)
+    for block in blocks:
+        windows = _windows(_slab(x, call, block, slab_buffer), call)
+        gathered = buffer[: windows.size].reshape(windows.shape)
+        gathered[...] = windows  # (np.copyto of such a view holds the GIL; assignment releases it)
+        yield block, gathered.reshape(-1, call.groups, depth)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
+def _phase_calls(call: common.ConvCall):
+    """A stride-1 convolution of an input dilated by `f` as `prod(f)` convolutions of the input
+    itself, one per output phase (the sub-pixel decomposition).
+
+    Along an axis, output `o = q*f + r` reads dilated cell `o + t*d - lo`, which holds data only
+    when `r + t*d - lo` is a multiple of `f`: the taps `t0, t0 + f/g, …` (g = gcd(d, f)), which
+    read input `q + c0 + j*(d/g)` with `c0 = (r + t0*d - lo) / f`. So phase `r` is a stride-1
+    convolution of the undilated input with those taps, kernel dilation `d/g` and padding `-c0`
+    before. Yields (phase slices of the output, kernel taps to keep, the phase's call), or
+    (slices, None, None) for a phase no tap reaches (its outputs are zero).
+    """
+    per_axis = []
+    for n, f, (lo, _), k, d, o in zip(
+        call.x_shape[1:-1], call.lhs_dilation, call.pairs, call.kernel_spatial, call.rhs_dilation, call.output_spatial
+    ):
+        g = math.gcd(d, f)
+        options = []
+        for r in range(f):
+            count = len(range(r, o, f))
+            taps = [t for t in range(min(k, f // g)) if (r + t * d - lo) % f == 0]
+            if not taps or count == 0:
+                options.append((slice(r, None, f), None, None))
+                continue
+            t0 = taps[0]
+            kept = range(t0, k, f // g)
+            c0 = (r + t0 * d - lo) // f
+            dilation = d // g
+            span = (len(kept) - 1) * dilation + 1
+            before = -c0
+            after = count - 1 + span - n - before
+            options.append((slice(r, None, f), slice(t0, None, f // g), (before, after, dilation, len(kept))))
+        per_axis.append(options)
+    g = call.groups
+    for combination in itertools.product(*per_axis):
+        cells = tuple(c[0] for c in combination)
+        if any(c[1] is None for c in combination):
+            yield cells, None, None
+            continue
+        kernel_spatial = tuple(c[2][3] for c in combination)
+        phase_call = common.ConvCall(
+            call.x_shape,
+            (*kernel_spatial, *call.kernel_shape[-2:]),
+            (1,) * call.rank,
+            tuple((c[2][0], c[2][1]) for c in combination),
+            (1,) * call.rank,
+            tuple(c[2][2] for c in combination),
+            call.dtype,
+        )
+        assert phase_call.groups == g
+        yield cells, tuple(c[1] for c in combination), phase_call
+
+
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
+    if any(f > 1 for f in call.lhs_dilation) and all(s == 1 for s in call.strides):
+        y = np.empty(call.output_shape, dtype=call.dtype)
+        for cells, taps, phase_call in _phase_calls(call):
+            view = y[(slice(None), *cells)]
+            if phase_call is None:
+                view[...] = 0
+            else:
+                view[...] = forward(x, np.ascontiguousarray(kernel[taps]), phase_call)
+        return y
     y = np.empty(call.output_shape, dtype=call.dtype)
     if y.size == 0:
         return y
     matrices = _kernel_matrices(kernel, call)
     fg = call.filters // call.groups
 
-    def run(units):
-        for (n0, n1), (a, b), gathered in _gathered_blocks(x, call, units):
-            rows = y[n0:n1, a:b].reshape(-1, call.filters)
+    def run(blocks):
+        for block, gathered in _gathered_blocks(x, call, blocks):
+            rows = y[slice(*block.samples), slice(*block.lines)].reshape(-1, call.filters)
             for g, matrix in enumerate(matrices):
                 np.matmul(gathered[:, g], matrix, out=rows[:, g * fg : (g + 1) * fg])
 
-    common.run_parallel(run, common.split_runs(_units(call), common.THREADS), blas=True)
+    common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True)
     return y
 
 
@@ -196,15 +263,15 @@ def _kernel_grad(grad, x, call: common.ConvCall) -> np.ndarray:
     fg = call.filters // call.groups
     depth = call.taps * call.channels_per_group
 
-    def run(units):
+    def run(blocks):
         total = np.zeros((call.groups, depth, fg), dtype=call.dtype)
-        for (n0, n1), (a, b), gathered in _gathered_blocks(x, call, units):
-            rows = grad[n0:n1, a:b].reshape(-1, call.filters)
+        for block, gathered in _gathered_blocks(x, call, blocks):
+            rows = grad[slice(*block.samples), slice(*block.lines)].reshape(-1, call.filters)
             for g in range(call.groups):
                 total[g] += gathered[:, g].T @ rows[:, g * fg : (g + 1) * fg]
         return total
 
-    total = sum(common.run_parallel(run, common.split_runs(_units(call), common.THREADS), blas=True))
+    total = sum(common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True))
     # (groups, taps * cg, fg) → (*kernel_spatial, cg, groups * fg)
     grouped = total.reshape(call.groups, call.taps, call.channels_per_group, fg).transpose(1, 2, 0, 3)
     return np.ascontiguousarray(grouped).reshape(call.kernel_shape)
@@ -251,10 +318,9 @@ def vjp(grad, x, kernel, call: common.ConvCall):
     if grad.size == 0 or x.size == 0:  # nothing reaches the output, or nothing to differentiate
         return np.zeros_like(x), np.zeros_like(kernel)
     transposed = transposed_call(call)
-    if transposed is None:
+    if transposed is None:  # padding wider than the kernel's span: the row-shifted products do both
         from rankconv.ops import implicit_gemm
 
-        dx = implicit_gemm.vjp(grad, x, kernel, call)[0]
-    else:
-        dx = forward(np.ascontiguousarray(grad), _transposed_kernel(kernel, call), transposed)
+        return implicit_gemm.vjp(grad, x, kernel, call)
+    dx = forward(np.ascontiguousarray(grad), _transposed_kernel(kernel, call), transposed)
     return dx, _kernel_grad(np.ascontiguousarray(grad), x, call)

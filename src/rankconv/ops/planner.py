@@ -7,16 +7,18 @@ The rules, in order (the first that applies wins; `conv_plan` says which and why
    contract, so each tap is a broadcast multiply-add.
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
-4. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
+4. "implicit_gemm" — when even im2col's smallest blocks (one line of the first output axis per
+   thread) would exceed the workspace limit: no copy of the input at all.
+5. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
    positions side by side and multiplies them by the kernel in one deep product (the backward
    pass: the input gradient as the transposed convolution, the kernel gradient as the gathered
    windows' transposed products with the output gradient).
 
-"implicit_gemm" (row-shifted products over the input, no copy of it; NumPy's BLAS on all cores) is
-the planner's alternative; measured here it is slower than im2col on threads on every benchmark
+Implicit GEMM (row-shifted products over the input, NumPy's BLAS on all cores) is otherwise not
+chosen: measured here it is slower than im2col on threads on every benchmark
 case but the text CNN's 1-D forward passes (deep per-tap products), and mixing the two costs
 more: after a multi-threaded BLAS call, OpenBLAS's idle threads spin for a while on the cores
-that im2col's threads need. It stays available to `set_conv_algorithm`.
+that im2col's threads need.
 
 The forward pass and the backward pass (both gradients) are planned separately; each decision
 is cached by the call's shapes, strides, padding, dilations and dtype.
@@ -129,6 +131,8 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     fft = fft_cost(call, backward)
     if fft < gemm:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
+    if not im2col.fits(call):
+        return "implicit_gemm", "one line of gathered windows per thread would exceed the workspace limit"
     return "im2col", "windows gathered in cache-sized blocks, one deep product each, on worker threads"
 
 
@@ -140,7 +144,7 @@ def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
         if reason is not None:
             raise ValueError(f"The forced convolution algorithm {forced!r} cannot compute this call: {reason}.")
         return forced, "forced by set_conv_algorithm"
-    key = (call, backward)
+    key = (call, backward, common.WORKSPACE_BYTES, common.THREADS)  # the rules read both
     with _lock:
         decision = _cache.get(key)
     if decision is None:

@@ -1,0 +1,155 @@
+"""The worker threads behind the block-wise convolution algorithms: BLAS limits that nest across
+threads, forked children, convolutions inside workers, NumPy's error settings, memory bounds."""
+
+import multiprocessing
+import sys
+import threading
+
+import numpy as np
+import pytest
+import threadpoolctl
+
+from rankconv import optimizers
+from rankconv.ops import conv_common, conv_general, conv_general_vjp, im2col, planner
+from rankconv.ops.autodiff import RowSparse, Variable
+
+from reference import reference_conv
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_overlapping_single_threaded_blocks_restore_the_thread_count():
+    before = blas_threads()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with conv_common.single_threaded_blas():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with conv_common.single_threaded_blas():
+            second_in.set()
+            first_out.wait(5)
+            assert blas_threads() == [1] * len(before)  # still limited after the first one left
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert blas_threads() == before
+
+
+def test_concurrent_convolutions_agree_and_leave_blas_alone():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 12, 12, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 8)).astype(np.float32)
+    expected = conv_general(x, w)
+    before, errors = blas_threads(), []
+
+    def loop():
+        for _ in range(30):
+            if not np.array_equal(conv_general(x, w), expected):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=loop) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and blas_threads() == before
+
+
+def _conv_in_child(queue):
+    x = np.ones((4, 10, 10, 3), np.float32)
+    queue.put(float(conv_general(x, np.ones((3, 3, 3, 4), np.float32)).sum()))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method: Linux only")
+def test_a_forked_child_can_convolve():
+    x = np.ones((4, 10, 10, 3), np.float32)
+    expected = float(conv_general(x, np.ones((3, 3, 3, 4), np.float32)).sum())  # the pool exists now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(30)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and queue.get(timeout=5) == expected
+
+
+def test_a_convolution_inside_a_worker_runs_there_instead_of_waiting_for_itself():
+    x = np.random.default_rng(1).standard_normal((4, 9, 9, 5)).astype(np.float32)
+    w = np.ones((3, 3, 5, 2), np.float32)
+    futures = [conv_common._workers().submit(conv_general, x, w) for _ in range(conv_common.THREADS)]
+    for future in futures:
+        np.testing.assert_allclose(future.result(timeout=30), conv_general(x, w), rtol=1e-5)
+
+
+def test_numpy_error_settings_reach_the_worker_threads(monkeypatch):
+    monkeypatch.setattr(optimizers, "PARALLEL_ROW_ELEMENTS", 0)
+    table = Variable(np.ones((40, 3), np.float32), "table")
+    grad = RowSparse.from_rows(np.arange(40), np.full((40, 3), 1e30, np.float32), 40)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        optimizers.Adagrad(1.0).apply([grad], [table])
+
+
+def test_im2col_blocks_cover_the_output_once_and_respect_the_workspace(monkeypatch):
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(conv_common, "THREADS", threads)
+        for batch in (1, 2, 5):
+            call = conv_common.ConvCall(
+                (batch, 20, 7, 6), (3, 3, 6, 4), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), np.dtype("float32")
+            )
+            for limit in (None, 1, 10_000):
+                monkeypatch.setattr(conv_common, "WORKSPACE_BYTES", limit)
+                covered = np.zeros((batch, 20), int)
+                for block in im2col._blocks(call):
+                    covered[slice(*block.samples), slice(*block.lines)] += 1
+                    rows = (block.samples[1] - block.samples[0]) * (block.lines[1] - block.lines[0])
+                    assert rows == 1 or rows * im2col.line_bytes(call) <= im2col.block_bytes(call)
+                assert (covered == 1).all()
+                assert len(im2col._blocks(call)) >= min(threads, batch * 20)
+
+
+def test_planner_avoids_im2col_where_one_line_per_thread_exceeds_the_workspace():
+    x_shape, k_shape = (1, 8, 96, 96, 32), (3, 3, 3, 32, 32)  # a line of windows: 32 MB; input 9 MB
+    same = ((1, 1),) * 3
+    from rankconv.ops.convolution import conv_plan
+
+    assert conv_plan(x_shape, k_shape, padding=same)[0] == "implicit_gemm"
+    conv_common.set_conv_workspace(1 << 30)
+    try:
+        assert conv_plan(x_shape, k_shape, padding=same)[0] == "im2col"
+    finally:
+        conv_common.set_conv_workspace(None)
+
+
+def test_kept_scratch_is_bounded():
+    big = conv_common.scratch("test.big", (conv_common.KEEP_SCRATCH_BYTES // 4) + 1, np.float32)
+    again = conv_common.scratch("test.big", 10, np.float32)
+    assert not np.shares_memory(big, again)  # the large one was not kept
+    small = conv_common.scratch("test.small", 100, np.float32)
+    assert np.shares_memory(small, conv_common.scratch("test.small", 50, np.float32))
+    conv_common.release_scratch()
+
+
+@pytest.mark.parametrize("dilation", [2, 3])
+def test_transposed_convolution_phases_match_the_reference(dilation):
+    rng = np.random.default_rng(dilation)
+    x = rng.standard_normal((2, 7, 5, 4))
+    w = rng.standard_normal((4, 3, 4, 6))
+    kwargs = dict(padding=((2, 1), (0, 3)), lhs_dilation=(dilation, 2), rhs_dilation=(1, 2))
+    with planner.conv_algorithm("im2col"):
+        got = conv_general(x, w, **kwargs)
+        dx, dw = conv_general_vjp(np.ones_like(got), x, w, **kwargs)
+    expected = reference_conv(x, w, padding=kwargs["padding"], dilation=(1, 2), lhs_dilation=(dilation, 2))
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+    assert dx.shape == x.shape and dw.shape == w.shape
