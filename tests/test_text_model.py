@@ -163,3 +163,27 @@ def test_cross_validation_runs_selected_folds():
 def test_training_refuses_one_class():
     with pytest.raises(ValueError, match="at least two classes"):
         train_classifier(["a", "b"], ["x", "x"])
+
+
+def test_best_dev_epoch_keeps_the_later_of_equal_epochs_as_kim():
+    from rankconv.text.training import BestDevEpoch
+
+    class FakeModel:
+        def __init__(self):
+            self.weights_now, self.restored = None, None
+
+        def get_weights(self):
+            return [self.weights_now]
+
+        def set_weights(self, weights):
+            self.restored = weights
+
+    model = FakeModel()
+    keeper = BestDevEpoch("val_accuracy")
+    keeper.set_model(model) if hasattr(keeper, "set_model") else setattr(keeper, "model", model)
+    keeper.on_train_begin()
+    for epoch, accuracy in enumerate([0.70, 0.75, 0.74, 0.75, 0.73]):
+        model.weights_now = f"epoch {epoch}"
+        keeper.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    keeper.on_train_end()
+    assert keeper.best_epoch == 3 and model.restored == ["epoch 3"]
