@@ -11,13 +11,9 @@ MODES = ("rand", "static", "nonstatic", "multichannel")
 INITIALIZATIONS = ("kim", "keras")
 
 
-def kim_conv_bound(width, embedding_dim, filters, length):
-    """Half-width of Kim's uniform initialisation of one convolution (Theano's LeNet conv-pool layer):
-    sqrt(6 / (fan_in + fan_out)) with fan_in = width * dim and fan_out = filters * width * dim / pool,
-    pool being the number of positions max-pooled over (length - width + 1)."""
-    fan_in = width * embedding_dim
-    fan_out = filters * width * embedding_dim / (length - width + 1)
-    return float(np.sqrt(6.0 / (fan_in + fan_out)))
+# Kim's code initialises a ReLU convolution U[-0.01, 0.01] (the glorot-like bound of his conv-pool
+# layer is for its other non-linearities) and the output layer at zero.
+KIM_CONV_INIT = 0.01
 
 
 def kim_cnn(
@@ -41,9 +37,12 @@ def kim_cnn(
     (pretrained, trained), "multichannel" (both: a frozen and a trained copy, side by side).
     `embeddings` is the (vocab_size, embedding_dim) initial matrix (required except for "rand";
     for "rand" it defaults to U[-0.25, 0.25] with a zero padding row).
-    initialization: "kim" (as Kim's code: each convolution U[-b, b] with b from `kim_conv_bound`, the
-    output layer zeros; needs `length`, else the convolutions keep Keras's glorot_uniform) or
-    "keras" (Keras's defaults: glorot_uniform everywhere).
+    max_norm: Kim's s, the bound on the L2 norm of each class's weight vector as his code states it.
+    His dropout does not rescale during training and multiplies the weights by (1 - p) at test
+    time; Keras's Dropout rescales by 1 / (1 - p) during training instead, so the same network
+    has weights (1 - p) times his, and the Dense layer's MaxNorm is s * (1 - dropout).
+    initialization: "kim" (as Kim's code for ReLU: each convolution U[-0.01, 0.01], the output
+    layer zeros) or "keras" (Keras's defaults: glorot_uniform everywhere).
     """
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
@@ -77,10 +76,9 @@ def kim_cnn(
         words = embedding(mode != "static", "embedding")
 
     def conv_initializer(width):
-        if initialization != "kim" or length is None or length < width:
+        if initialization != "kim":
             return "glorot_uniform"
-        bound = kim_conv_bound(width, words.shape[-1], filters, length)
-        return initializers.RandomUniform(-bound, bound)
+        return initializers.RandomUniform(-KIM_CONV_INIT, KIM_CONV_INIT)
 
     pooled = [
         layers.GlobalMaxPooling1D(name=f"max_over_time_{w}")(
@@ -97,6 +95,6 @@ def kim_cnn(
         activation="softmax",
         name="classes",
         kernel_initializer="zeros" if initialization == "kim" else "glorot_uniform",
-        kernel_constraint=constraints.MaxNorm(max_norm, axis=0) if max_norm else None,
+        kernel_constraint=constraints.MaxNorm(max_norm * (1 - dropout), axis=0) if max_norm else None,
     )(features)
     return Model(tokens, outputs, name=f"kim_cnn_{mode}")
