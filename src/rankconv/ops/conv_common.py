@@ -231,7 +231,6 @@ def split_runs(items: list, parts: int) -> list[list]:
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
-_local = threading.local()
 WORKER_PREFIX = "rankconv-worker"
 
 
@@ -251,6 +250,7 @@ def _after_fork_in_child():
     global _pool, _pool_size, _pool_lock, _blas_lock, _blas_limiter, _blas_users
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
     _blas_lock, _blas_limiter, _blas_users = threading.Lock(), None, 0
+    _scratch_buffers.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -260,12 +260,15 @@ if hasattr(os, "register_at_fork"):
 KEEP_SCRATCH_BYTES = 16 << 20
 
 
+_scratch_buffers: dict[int, dict] = {}  # thread ident -> {(name, dtype): buffer}
+
+
 def scratch(name: str, size: int, dtype) -> np.ndarray:
     """A flat buffer of at least `size` elements, kept per thread and per name for reuse (up to
     KEEP_SCRATCH_BYTES): fresh memory costs a page fault per 4 KiB, and threads faulting at once
     wait on each other."""
     dtype = np.dtype(dtype)
-    buffers = _local.__dict__.setdefault("buffers", {})
+    buffers = _scratch_buffers.setdefault(threading.get_ident(), {})
     buffer = buffers.get((name, dtype))
     if buffer is not None and buffer.size >= size:
         return buffer[:size]
@@ -276,8 +279,8 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
 
 
 def release_scratch() -> None:
-    """Drop this thread's scratch buffers."""
-    _local.__dict__.pop("buffers", None)
+    """Drop the scratch buffers kept by every thread (they are reallocated when next needed)."""
+    _scratch_buffers.clear()
 
 
 def _in_worker() -> bool:

@@ -52,8 +52,9 @@ class _Block:
 
 
 def block_bytes(call: common.ConvCall) -> int:
-    """Bytes of gathered windows per block: BLOCK_BYTES, or less so that every thread's block and
-    slab stay within the call's workspace limit (`conv_common.set_conv_workspace`)."""
+    """Bytes of gathered windows per block: BLOCK_BYTES, or less so that every thread's block (3/4)
+    and slab (1/4, see `_slab_groups`) stay within the call's workspace limit
+    (`conv_common.set_conv_workspace`)."""
     return max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS * 3 // 4))
 
 
@@ -163,19 +164,39 @@ def _kernel_matrices(kernel, call: common.ConvCall) -> list[np.ndarray]:
     return [np.ascontiguousarray(matrix[:, g * fg : (g + 1) * fg]) for g in range(call.groups)]
 
 
+def _slab_groups(call: common.ConvCall, blocks: list[_Block]) -> list[list[_Block]]:
+    """Consecutive blocks of one sample that share one slab (padded once), as long as that slab
+    stays within a quarter of the thread's share of the workspace (`block_bytes` has the rest): a
+    thread then pads each sample once, not once per block."""
+    budget = min(BLOCK_BYTES, call.workspace_limit() // common.THREADS // 4) // call.dtype.itemsize
+    groups: list[list[_Block]] = []
+    for block in blocks:
+        if groups and groups[-1][-1].samples == block.samples and block.samples[1] - block.samples[0] == 1:
+            joined = _Block(block.samples, (groups[-1][0].lines[0], block.lines[1]))
+            if math.prod(_slab_shape(call, joined)) <= budget:
+                groups[-1].append(block)
+                continue
+        groups.append([block])
+    return groups
+
+
 def _gathered_blocks(x, call: common.ConvCall, blocks: list[_Block]):
     """For each of `blocks` (one thread's run): (block, gathered), the block's windows as a
     (rows, groups, taps * channels_per_group) array in this thread's reused buffer."""
-    slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, b)) for b in blocks), call.dtype)
+    groups = [(_Block(g[0].samples, (g[0].lines[0], g[-1].lines[1])), g) for g in _slab_groups(call, blocks)]
+    slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, s)) for s, _ in groups), call.dtype)
     per_line = math.prod(call.output_spatial[1:]) * call.channels * call.taps
     widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0]) for b in blocks)
     buffer = common.scratch("im2col.gather", widest * per_line, call.dtype)
     depth = call.taps * call.channels_per_group
-    for block in blocks:
-        windows = _windows(_slab(x, call, block, slab_buffer), call)
-        gathered = buffer[: windows.size].reshape(windows.shape)
-        gathered[...] = windows  # (np.copyto of such a view holds the GIL; assignment releases it)
-        yield block, gathered.reshape(-1, call.groups, depth)
+    for slab_block, members in groups:
+        windows = _windows(_slab(x, call, slab_block, slab_buffer), call)
+        first = slab_block.lines[0]
+        for block in members:
+            source = windows[:, block.lines[0] - first : block.lines[1] - first]
+            gathered = buffer[: source.size].reshape(source.shape)
+            gathered[...] = source  # (np.copyto of such a view holds the GIL; assignment releases it)
+            yield block, gathered.reshape(-1, call.groups, depth)
 
 
 # ----------------------------------------------------------------------------- entry points

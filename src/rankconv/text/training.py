@@ -101,8 +101,8 @@ def train_classifier(
     vectorizer=None,
     extra_callbacks=(),
 ) -> TextClassifier:
-    """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm 3 on the
-    output layer, model selection on a dev split taken from the training data: as Kim, all `epochs`
+    """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm s = 3 on
+    the output layer (in his parametrization; see `kim_cnn`), model selection on a dev split taken from the training data: as Kim, all `epochs`
     run and the weights of the best dev epoch are kept, the later of equal epochs (`BestDevEpoch`;
     `patience=k` stops after k epochs without improvement instead, keeping the first best; on MR
     fold 1, patience 5 gave 74.5% and Kim's rule 77.5%).
