@@ -65,8 +65,8 @@ def line_bytes(call: common.ConvCall) -> int:
 
 
 def fits(call: common.ConvCall) -> bool:
-    """Whether the smallest blocks, one per thread, fit in the call's workspace limit."""
-    return line_bytes(call) * common.THREADS <= call.workspace_limit()
+    """Whether the smallest block (one line) fits in a thread's 3/4 share of the workspace limit."""
+    return line_bytes(call) <= call.workspace_limit() // common.THREADS * 3 // 4
 
 
 def _blocks(call: common.ConvCall) -> list[_Block]:
