@@ -486,8 +486,7 @@ class Optimizer(objects.Configurable):
 
         # Rows are distinct, so parts of them update independently: on the worker threads when large.
         parts = 1 if grad.values.size < PARALLEL_ROW_ELEMENTS else conv_common.THREADS
-        bounds = [round(i * len(rows) / parts) for i in range(parts + 1)]
-        conv_common.run_parallel(update, [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a])
+        conv_common.run_parallel(update, conv_common.even_slices(len(rows), parts))
 
     def _settle_rows(self, index: int | None = None) -> None:
         """Bring the lazily decayed slots of one tracked variable (or all) up to its latest update."""

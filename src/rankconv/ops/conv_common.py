@@ -221,11 +221,16 @@ def single_threaded_blas():
                 _take_blas_control()  # leave no thread holding it
 
 
+def even_slices(length: int, parts: int) -> list[slice]:
+    """[0, length) cut into at most `parts` contiguous slices of near-equal length (none empty)."""
+    parts = max(1, min(parts, length))
+    bounds = [round(i * length / parts) for i in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
 def split_runs(items: list, parts: int) -> list[list]:
     """`items` cut into at most `parts` contiguous runs of near-equal length (none empty)."""
-    parts = max(1, min(parts, len(items)))
-    bounds = [round(i * len(items) / parts) for i in range(parts + 1)]
-    return [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [items[part] for part in even_slices(len(items), parts)]
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -34,10 +34,6 @@ from rankconv.ops import conv_common as common
 BLOCK_BYTES = 8 << 20
 
 
-def applies(call: common.ConvCall) -> str | None:
-    return None
-
-
 # ----------------------------------------------------------------------------- geometry
 # A *block* is several whole samples, or one sample's lines [a, b) along the first output axis:
 # one thread pads the input cells the block reads (its slab), gathers the block's windows and
@@ -81,11 +77,9 @@ def _blocks(call: common.ConvCall) -> list[_Block]:
         samples = -(-call.batch // count)
         return [_Block((n, min(n + samples, call.batch)), (0, out[0])) for n in range(0, call.batch, samples)]
     # lines of one sample: blocks within the size, and enough of them for every thread
-    lines = max(1, block // per_line)
-    parts = max(-(-out[0] // lines), -(-common.THREADS // call.batch))
-    parts = min(parts, out[0])
-    bounds = [round(i * out[0] / parts) for i in range(parts + 1)]
-    return [_Block((n, n + 1), (a, b)) for n in range(call.batch) for a, b in zip(bounds, bounds[1:]) if b > a]
+    most = max(1, block // per_line)  # lines per block
+    parts = common.even_slices(out[0], max(-(-out[0] // most), -(-common.THREADS // call.batch)))
+    return [_Block((n, n + 1), (part.start, part.stop)) for n in range(call.batch) for part in parts]
 
 
 def _axis_copy(n, lo, dilation, start, stop):
@@ -185,7 +179,7 @@ def _gathered_blocks(x, call: common.ConvCall, blocks: list[_Block]):
     (rows, groups, taps * channels_per_group) array in this thread's reused buffer."""
     groups = [(_Block(g[0].samples, (g[0].lines[0], g[-1].lines[1])), g) for g in _slab_groups(call, blocks)]
     slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, s)) for s, _ in groups), call.dtype)
-    per_line = math.prod(call.output_spatial[1:]) * call.channels * call.taps
+    per_line = line_bytes(call) // call.dtype.itemsize
     widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0]) for b in blocks)
     buffer = common.scratch("im2col.gather", widest * per_line, call.dtype)
     depth = call.taps * call.channels_per_group
@@ -255,8 +249,8 @@ def _phase_calls(call: common.ConvCall):
 
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
+    y = np.empty(call.output_shape, dtype=call.dtype)
     if any(f > 1 for f in call.lhs_dilation) and all(s == 1 for s in call.strides):
-        y = np.empty(call.output_shape, dtype=call.dtype)
         for cells, taps, phase_call in _phase_calls(call):
             view = y[(slice(None), *cells)]
             if phase_call is None:
@@ -264,7 +258,6 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
             else:
                 view[...] = forward(x, np.ascontiguousarray(kernel[taps]), phase_call)
         return y
-    y = np.empty(call.output_shape, dtype=call.dtype)
     if y.size == 0:
         return y
     matrices = _kernel_matrices(kernel, call)

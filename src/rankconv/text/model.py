@@ -75,14 +75,14 @@ def kim_cnn(
     else:
         words = embedding(mode != "static", "embedding")
 
-    def conv_initializer(width):
+    def conv_initializer():
         if initialization != "kim":
             return "glorot_uniform"
         return initializers.RandomUniform(-KIM_CONV_INIT, KIM_CONV_INIT)
 
     pooled = [
         layers.GlobalMaxPooling1D(name=f"max_over_time_{w}")(
-            layers.Conv1D(filters, w, activation="relu", kernel_initializer=conv_initializer(w), name=f"ngram_{w}")(
+            layers.Conv1D(filters, w, activation="relu", kernel_initializer=conv_initializer(), name=f"ngram_{w}")(
                 words
             )
         )
