@@ -16,6 +16,7 @@ def rankconv_text_model():
     embedded = layers.Embedding(50, 8)(tokens)
     branches = [layers.GlobalMaxPooling1D()(layers.Conv1D(4, k, activation="relu")(embedded)) for k in (3, 4, 5)]
     x = layers.Dropout(0.5)(layers.Concatenate()(branches))
+    x = layers.Rescaling(0.5)(x)
     return Model(tokens, layers.Dense(2, activation="softmax")(x))
 
 
@@ -26,6 +27,7 @@ def keras_text_model():
         keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(4, k, activation="relu")(embedded)) for k in (3, 4, 5)
     ]
     x = keras.layers.Dropout(0.5)(keras.layers.Concatenate()(branches))
+    x = keras.layers.Rescaling(0.5)(x)
     return keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(x))
 
 

@@ -77,9 +77,9 @@ def test_kim_cnn_modes(mode):
 
 
 def test_kim_initialization_and_max_norm_follow_kims_code():
-    # Kim's code for ReLU convolutions: U[-0.01, 0.01]; the output layer starts at zero. His max-norm
-    # s bounds weights that his (non-rescaling) dropout multiplies by 1 - p at test time: with
-    # Keras's rescaling Dropout the same bound is s * (1 - p).
+    # Kim's code for ReLU convolutions: U[-0.01, 0.01]; the output layer starts at zero. His dropout
+    # keeps features unscaled in training and scales them by 1 - p at test time; max-norm s bounds
+    # the output layer's weight vectors.
     model = kim_cnn(50, 2, embedding_dim=30, windows=(3, 5), filters=40, length=20, seed=0, dropout=0.5, max_norm=3.0)
     for width in (3, 5):
         kernel = model.get_layer(f"ngram_{width}").kernel.numpy()
@@ -87,7 +87,13 @@ def test_kim_initialization_and_max_norm_follow_kims_code():
         assert 0.009 < np.abs(kernel).max() <= 0.01
     classes = model.get_layer("classes")
     assert not classes.kernel.numpy().any()
-    assert classes.kernel_constraint.max_value == 1.5
+    assert classes.kernel_constraint.max_value == 3.0
+    features = np.random.default_rng(1).random((4000, 80)).astype("float32") + 1
+    dropout, kept = model.get_layer("dropout"), model.get_layer("kept_fraction")
+    np.testing.assert_allclose(kept(dropout(features, training=False)), 0.5 * features, rtol=1e-6)
+    trained = kept(dropout(features, training=True))
+    assert set(np.unique(trained == features)) == {False, True}  # dropped or passed unscaled
+    np.testing.assert_array_equal(trained[trained != 0], features[trained != 0])
     keras_style = kim_cnn(50, 2, embedding_dim=30, windows=(3,), filters=40, length=20, initialization="keras")
     glorot = np.sqrt(6 / (3 * 30 + 3 * 40))
     assert 0.02 < np.abs(keras_style.get_layer("ngram_3").kernel.numpy()).max() <= glorot
@@ -122,7 +128,7 @@ def planted_corpus(n=400, seed=0):
 
 def test_train_evaluate_save_and_load(tmp_path):
     texts, labels = planted_corpus()
-    classifier = train_classifier(texts, labels, epochs=8, embedding_dim=16, filters=8, windows=(1, 2, 3), verbose=0)
+    classifier = train_classifier(texts, labels, epochs=16, embedding_dim=16, filters=8, windows=(1, 2, 3), verbose=0)
     report = evaluate_classifier(classifier, *planted_corpus(200, seed=1))
     assert report["accuracy"] > 0.95
     assert sum(map(sum, report["confusion"])) == 200 and set(report["per_class"]) == {"neg", "pos"}

@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Embedding, Activation, Dropout and its spatial forms."""
+"""Core layers: Input, Dense, Embedding, Activation, Rescaling, Dropout and its spatial forms."""
 
 from __future__ import annotations
 
@@ -272,6 +272,51 @@ class Activation(Layer):
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
         return config
+
+
+class Rescaling(Layer):
+    """`inputs * scale + offset`, in training and inference alike (Keras's `Rescaling`).
+
+    `scale` and `offset` are numbers, or sequences that broadcast against the last axis (one value
+    per channel, channels last). Integer inputs are cast to the layer's dtype first.
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = _check_factor(self, scale, "scale")
+        self.offset = _check_factor(self, offset, "offset")
+        self.supports_masking = True
+
+    def call(self, inputs):
+        scale = np.asarray(self.scale, dtype=self.dtype)
+        offset = np.asarray(self.offset, dtype=self.dtype)
+        for name, factor in (("scale", scale), ("offset", offset)):
+            if factor.ndim and factor.shape[0] not in (1, ops.shape(inputs)[-1]):
+                raise ValueError(
+                    f"Rescaling '{self.name}': `{name}` has {factor.shape[0]} values, one per channel, but the "
+                    f"input's last axis has {ops.shape(inputs)[-1]}; input shape {tuple(ops.shape(inputs))}."
+                )
+        outputs = ops.multiply(inputs, scale)
+        return ops.add(outputs, offset) if np.any(offset) else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "offset": self.offset})
+        return config
+
+
+def _check_factor(layer, value, name):
+    """A number, or a flat sequence of numbers (kept as a list, as Keras serialises it)."""
+    values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    flat = np.asarray(values, dtype=object).reshape(-1)
+    bad = [v for v in flat if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if bad or np.ndim(values) != 1 or not len(flat):
+        raise TypeError(
+            f"{type(layer).__name__} '{layer.name}': `{name}` must be a number or a flat sequence of numbers; "
+            f"received {name}={value!r}."
+        )
+    numbers_ = [float(v) for v in flat]
+    return numbers_ if isinstance(value, (list, tuple, np.ndarray)) else numbers_[0]
 
 
 def _check_rate(layer, rate):

@@ -31,16 +31,16 @@ def kim_cnn(
     initialization="kim",
 ) -> Model:
     """Embedding → one Conv1D (ReLU) per window width → max over time → concatenate → dropout →
-    softmax, with a max-norm constraint on the output layer's weight vectors.
+    dense softmax, with a max-norm constraint on the output layer's weight vectors.
 
     mode: "rand" (random embeddings, trained), "static" (pretrained, frozen), "nonstatic"
     (pretrained, trained), "multichannel" (both: a frozen and a trained copy, side by side).
     `embeddings` is the (vocab_size, embedding_dim) initial matrix (required except for "rand";
     for "rand" it defaults to U[-0.25, 0.25] with a zero padding row).
-    max_norm: Kim's s, the bound on the L2 norm of each class's weight vector as his code states it.
-    His dropout does not rescale during training and multiplies the weights by (1 - p) at test
-    time; Keras's Dropout rescales by 1 / (1 - p) during training instead, so the same network
-    has weights (1 - p) times his, and the Dense layer's MaxNorm is s * (1 - dropout).
+    dropout: Kim's p, as his code applies it: a Keras Dropout followed by `Rescaling(1 - p)`
+    ("kept_fraction"), so that training sees the kept features unscaled and inference all of them
+    times 1 - p.
+    max_norm: Kim's s, the bound on the L2 norm of each class's weight vector (MaxNorm on "classes").
     initialization: "kim" (as Kim's code for ReLU: each convolution U[-0.01, 0.01], the output
     layer zeros) or "keras" (Keras's defaults: glorot_uniform everywhere).
     """
@@ -89,12 +89,18 @@ def kim_cnn(
         for w in windows
     ]
     features = layers.Concatenate(name="features")(pooled) if len(pooled) > 1 else pooled[0]
-    features = layers.Dropout(dropout, name="dropout")(features)
+    if dropout:
+        # Kim's dropout: kept features pass unscaled in training, all are scaled by 1 - p at test
+        # time. Keras's Dropout scales by 1 / (1 - p) in training instead; scaling its output by
+        # 1 - p gives Kim's network exactly, so the output layer's weights (and with them its
+        # max-norm bound and Adadelta's steps relative to them) are the ones his code trains.
+        features = layers.Dropout(dropout, name="dropout")(features)
+        features = layers.Rescaling(1 - dropout, name="kept_fraction")(features)
     outputs = layers.Dense(
         num_classes,
         activation="softmax",
         name="classes",
         kernel_initializer="zeros" if initialization == "kim" else "glorot_uniform",
-        kernel_constraint=constraints.MaxNorm(max_norm * (1 - dropout), axis=0) if max_norm else None,
+        kernel_constraint=constraints.MaxNorm(max_norm, axis=0) if max_norm else None,
     )(features)
     return Model(tokens, outputs, name=f"kim_cnn_{mode}")

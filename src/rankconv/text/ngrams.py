@@ -61,7 +61,9 @@ class NGram:
 @dataclass
 class FilterReport:
     """One filter: its window width, its index within that width's Conv1D, its top n-grams (strongest
-    first) and its row of the output layer's kernel (`weights[class]`)."""
+    first) and its row of the output layer's kernel (`weights[class]`; times the scale of a
+    `Rescaling` between pooling and that layer, e.g. Kim's kept fraction 1 - p, so that a weight
+    times the pooled activation is the filter's share of the logit)."""
 
     width: int
     filter: int
@@ -163,6 +165,10 @@ def _producer(tensor):
     return tensor.node.layer
 
 
+def _is_scalar_scaling(layer) -> bool:
+    return not isinstance(layer.scale, list) and not isinstance(layer.offset, list) and layer.offset == 0
+
+
 def _parts(classifier) -> _Parts:
     model = classifier.model
     try:
@@ -172,7 +178,7 @@ def _parts(classifier) -> _Parts:
     if dense is None or not getattr(dense, "_inbound_nodes", None):
         raise ValueError("The model has no output layer named 'classes'; it is not a Kim CNN from rankconv.text.")
     frontier = list(dense._inbound_nodes[0].input_tensors)
-    pooled = []
+    pooled, scale = [], 1.0
     while frontier:
         tensor = frontier.pop(0)
         layer = _producer(tensor)
@@ -182,6 +188,10 @@ def _parts(classifier) -> _Parts:
         elif kind == "Concatenate":
             frontier = list(tensor.node.input_tensors) + frontier
         elif kind == "Dropout":
+            frontier.insert(0, tensor.node.input_tensors[0])
+        elif kind == "Rescaling" and not pooled and not frontier and _is_scalar_scaling(layer):
+            # Kim's non-rescaling dropout: the features reach the output layer scaled by 1 - p
+            scale *= float(layer.scale)
             frontier.insert(0, tensor.node.input_tensors[0])
         else:
             raise ValueError(
@@ -206,7 +216,7 @@ def _parts(classifier) -> _Parts:
         convs.append(conv)
         offsets.append(offset)
         offset += conv.filters
-    kernel = np.asarray(dense.kernel, dtype=np.float64)
+    kernel = np.asarray(dense.kernel, dtype=np.float64) * scale  # the scaling folded into the weights
     bias = np.asarray(dense.bias, dtype=np.float64) if getattr(dense, "bias", None) is not None else None
     if kernel.shape != (offset, len(classifier.classes)):
         raise ValueError(
