@@ -101,7 +101,9 @@ def test_numpy_error_settings_reach_the_worker_threads(monkeypatch):
         optimizers.Adagrad(1.0).apply([grad], [table])
 
 
-def test_im2col_blocks_cover_the_output_once_and_respect_the_workspace(monkeypatch):
+@pytest.mark.parametrize("split", [False, True])
+def test_im2col_blocks_cover_the_output_once_and_respect_the_workspace(monkeypatch, split):
+    monkeypatch.setattr(im2col, "SPLIT_FIRST_AXIS", split)
     for threads in (1, 2, 3):
         monkeypatch.setattr(conv_common, "THREADS", threads)
         for batch in (1, 2, 5):
@@ -113,8 +115,9 @@ def test_im2col_blocks_cover_the_output_once_and_respect_the_workspace(monkeypat
                 covered = np.zeros((batch, 20), int)
                 for block in im2col._blocks(call):
                     covered[slice(*block.samples), slice(*block.lines)] += 1
-                    rows = (block.samples[1] - block.samples[0]) * (block.lines[1] - block.lines[0])
-                    assert rows == 1 or rows * im2col.line_bytes(call) <= im2col.block_bytes(call)
+                    samples, lines = block.samples[1] - block.samples[0], block.lines[1] - block.lines[0]
+                    gathered = samples * (lines + im2col._extra_lines(call)) * im2col.line_bytes(call)
+                    assert samples * lines == 1 or gathered <= im2col.block_bytes(call)
                 assert (covered == 1).all()
                 assert len(im2col._blocks(call)) >= min(threads, batch * 20)
 

@@ -9,6 +9,12 @@ taps and channels flattened in the same order) writes the block's rows of the ou
 contiguous. Blocks run on `conv_common.THREADS` threads with single-threaded BLAS, so the copies
 run in parallel too, not only the products.
 
+Where the first spatial axis has stride 1 and the rows of the other axes' windows are deep
+(`split_first_axis`), its taps are not gathered: the buffer holds every line the block reads,
+windowed along the other axes only, and each tap of the first axis is one product with the rows
+that start that many lines later, accumulated into the output. That gathers `kernel_size[0]`
+times fewer values (nothing at all for a 1-D convolution) for a few more, shallower products.
+
 An input dilated by `f` (a transposed convolution) is not materialised: the convolution splits
 into one convolution of the undilated input per output phase (`_phase_calls`).
 
@@ -33,6 +39,12 @@ from rankconv.ops import conv_common as common
 # 1 MB up.
 BLOCK_BYTES = 8 << 20
 
+# The first axis's taps are split off (see the module docstring) where the rows gathered per tap
+# of it are at least this deep and at least as deep as a group's filters: then the products stay
+# efficient and the sums of the products' outputs cost less than the gathering they save.
+SPLIT_MIN_DEPTH = 128
+SPLIT_FIRST_AXIS = None  # None: by that rule; True or False: wherever possible, or never (tests)
+
 
 # ----------------------------------------------------------------------------- geometry
 # A *block* is several whole samples, or one sample's lines [a, b) along the first output axis:
@@ -47,6 +59,39 @@ class _Block:
     lines: tuple[int, int]  # [a, b) of the first output axis
 
 
+def split_first_axis(call: common.ConvCall) -> bool:
+    """Whether the first axis's taps are applied as row offsets into the gathered lines rather
+    than gathered (stride 1 and no input dilation along it, more than one tap, deep rows)."""
+    if call.strides[0] != 1 or call.lhs_dilation[0] != 1 or call.kernel_spatial[0] == 1:
+        return False
+    if SPLIT_FIRST_AXIS is not None:
+        return SPLIT_FIRST_AXIS
+    depth = call.taps // call.kernel_spatial[0] * call.channels_per_group
+    return depth >= max(SPLIT_MIN_DEPTH, call.filters // call.groups)
+
+
+def _gathered_taps(call: common.ConvCall) -> int:
+    return call.taps // call.kernel_spatial[0] if split_first_axis(call) else call.taps
+
+
+def _depth(call: common.ConvCall) -> int:
+    """Columns of one group's gathered rows: its gathered taps times its channels."""
+    return _gathered_taps(call) * call.channels_per_group
+
+
+def _tap_rows(call: common.ConvCall):
+    """(row offset, tap index) of each product: the first axis's taps when split, else one."""
+    if not split_first_axis(call):
+        return [(0, 0)]
+    per_line = math.prod(call.output_spatial[1:])
+    return [(t * call.rhs_dilation[0] * per_line, t) for t in range(call.kernel_spatial[0])]
+
+
+def _extra_lines(call: common.ConvCall) -> int:
+    """Lines gathered beyond a block's output lines: the first axis's span less one when split."""
+    return call.spans[0] - 1 if split_first_axis(call) else 0
+
+
 def block_bytes(call: common.ConvCall) -> int:
     """Bytes of gathered windows per block: BLOCK_BYTES, or less so that every thread's block (3/4)
     and slab (1/4, see `_slab_groups`) stay within the call's workspace limit
@@ -55,29 +100,30 @@ def block_bytes(call: common.ConvCall) -> int:
 
 
 def line_bytes(call: common.ConvCall) -> int:
-    """Bytes of gathered windows for one index of the first output axis of one sample: the
-    smallest block."""
-    return math.prod(call.output_spatial[1:]) * call.taps * call.channels * call.dtype.itemsize
+    """Bytes of gathered windows for one gathered line of one sample (one index of the first output
+    axis; of the first input axis when `split_first_axis`)."""
+    return math.prod(call.output_spatial[1:]) * _gathered_taps(call) * call.channels * call.dtype.itemsize
 
 
 def fits(call: common.ConvCall) -> bool:
-    """Whether the smallest block (one line) fits in a thread's 3/4 share of the workspace limit."""
-    return line_bytes(call) <= call.workspace_limit() // common.THREADS * 3 // 4
+    """Whether the smallest block (one output line) fits in a thread's 3/4 share of the workspace limit."""
+    return (1 + _extra_lines(call)) * line_bytes(call) <= call.workspace_limit() // common.THREADS * 3 // 4
 
 
 def _blocks(call: common.ConvCall) -> list[_Block]:
     out = call.output_spatial
     per_line = line_bytes(call)
-    per_sample = per_line * out[0]
+    extra = _extra_lines(call)
+    per_sample = per_line * (out[0] + extra)
     block = block_bytes(call)
     if per_sample <= block and call.batch >= common.THREADS:  # whole samples
         # as many blocks as the bytes need, rounded up to a multiple of the threads, equal in size
         count = -(-call.batch * per_sample // block)
         count = min(call.batch, -(-count // common.THREADS) * common.THREADS)
-        samples = -(-call.batch // count)
+        samples = min(-(-call.batch // count), block // per_sample)  # (rounding up may not overfill)
         return [_Block((n, min(n + samples, call.batch)), (0, out[0])) for n in range(0, call.batch, samples)]
     # lines of one sample: blocks within the size, and enough of them for every thread
-    most = max(1, block // per_line)  # lines per block
+    most = max(1, block // per_line - extra)  # output lines per block
     parts = common.even_slices(out[0], max(-(-out[0] // most), -(-common.THREADS // call.batch)))
     return [_Block((n, n + 1), (part.start, part.stop)) for n in range(call.batch) for part in parts]
 
@@ -133,29 +179,38 @@ def _slab(x, call: common.ConvCall, block: _Block, buffer) -> np.ndarray:
 
 
 def _windows(slab, call: common.ConvCall) -> np.ndarray:
-    """(samples, *slab_output, groups, *kernel_spatial, channels_per_group): a strided view."""
-    out = ((slab.shape[1] - call.spans[0]) // call.strides[0] + 1, *call.output_spatial[1:])
+    """(samples, *slab_output, groups, *kernel_spatial, channels_per_group): a strided view. When
+    `split_first_axis`, the first axis holds every slab line and has no kernel axis."""
+    split = split_first_axis(call)
+    lines = slab.shape[1] if split else (slab.shape[1] - call.spans[0]) // call.strides[0] + 1
+    out = (lines, *call.output_spatial[1:])
     steps = slab.strides[1:-1]
     item = slab.strides[-1]
     cg = call.channels_per_group
-    shape = (slab.shape[0], *out, call.groups, *call.kernel_spatial, cg)
+    first = 1 if split else 0  # kernel axes in the view start here
+    shape = (slab.shape[0], *out, call.groups, *call.kernel_spatial[first:], cg)
     strides = (
         slab.strides[0],
         *(st * s for st, s in zip(steps, call.strides)),
         cg * item,
-        *(st * d for st, d in zip(steps, call.rhs_dilation)),
+        *(st * d for st, d in zip(steps[first:], call.rhs_dilation[first:])),
         item,
     )
     return np.lib.stride_tricks.as_strided(slab, shape, strides, writeable=False)
 
 
-def _kernel_matrices(kernel, call: common.ConvCall) -> list[np.ndarray]:
-    """Per group, its (taps * channels_per_group, filters_per_group) matrix, rows in gather order."""
-    matrix = kernel.reshape(-1, call.filters)
-    if call.groups == 1:
-        return [matrix]
+def _kernel_matrices(kernel, call: common.ConvCall) -> list[list[np.ndarray]]:
+    """Per tap of the first axis when `split_first_axis` (else one entry), per group: its
+    (depth, filters_per_group) matrix, rows in gather order."""
+    parts = call.kernel_spatial[0] if split_first_axis(call) else 1
     fg = call.filters // call.groups
-    return [np.ascontiguousarray(matrix[:, g * fg : (g + 1) * fg]) for g in range(call.groups)]
+    result = []
+    for matrix in kernel.reshape(parts, -1, call.filters):
+        if call.groups == 1:
+            result.append([matrix])
+        else:
+            result.append([np.ascontiguousarray(matrix[:, g * fg : (g + 1) * fg]) for g in range(call.groups)])
+    return result
 
 
 def _slab_groups(call: common.ConvCall, blocks: list[_Block]) -> list[list[_Block]]:
@@ -176,21 +231,23 @@ def _slab_groups(call: common.ConvCall, blocks: list[_Block]) -> list[list[_Bloc
 
 def _gathered_blocks(x, call: common.ConvCall, blocks: list[_Block]):
     """For each of `blocks` (one thread's run): (block, gathered), the block's windows as a
-    (rows, groups, taps * channels_per_group) array in this thread's reused buffer."""
+    (samples, rows, groups, depth) array in this thread's reused buffer. When `split_first_axis`,
+    the rows are those of `_extra_lines` more lines (tap t of the first axis reads the rows from
+    line `t * dilation` on) and `depth` leaves out the first axis's taps."""
     groups = [(_Block(g[0].samples, (g[0].lines[0], g[-1].lines[1])), g) for g in _slab_groups(call, blocks)]
     slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, s)) for s, _ in groups), call.dtype)
     per_line = line_bytes(call) // call.dtype.itemsize
-    widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0]) for b in blocks)
+    extra = _extra_lines(call)
+    widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0] + extra) for b in blocks)
     buffer = common.scratch("im2col.gather", widest * per_line, call.dtype)
-    depth = call.taps * call.channels_per_group
     for slab_block, members in groups:
         windows = _windows(_slab(x, call, slab_block, slab_buffer), call)
         first = slab_block.lines[0]
         for block in members:
-            source = windows[:, block.lines[0] - first : block.lines[1] - first]
+            source = windows[:, block.lines[0] - first : block.lines[1] - first + extra]
             gathered = buffer[: source.size].reshape(source.shape)
             gathered[...] = source  # (np.copyto of such a view holds the GIL; assignment releases it)
-            yield block, gathered.reshape(-1, call.groups, depth)
+            yield block, gathered.reshape(source.shape[0], -1, call.groups, _depth(call))
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -248,6 +305,16 @@ def _phase_calls(call: common.ConvCall):
         yield cells, tuple(c[1] for c in combination), phase_call
 
 
+def _sample_rows(block_output, gathered, call: common.ConvCall):
+    """A block's output rows as (samples, rows, filters) next to its gathered (samples, rows, groups,
+    depth); without a split the samples' rows are consecutive in both, so one product takes all."""
+    samples = block_output.shape[0]
+    if not split_first_axis(call):
+        samples = 1
+        gathered = gathered.reshape(1, -1, *gathered.shape[2:])
+    return block_output.reshape(samples, -1, call.filters), gathered
+
+
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     y = np.empty(call.output_shape, dtype=call.dtype)
     if any(f > 1 for f in call.lhs_dilation) and all(s == 1 for s in call.strides):
@@ -265,9 +332,18 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
 
     def run(blocks):
         for block, gathered in _gathered_blocks(x, call, blocks):
-            rows = y[slice(*block.samples), slice(*block.lines)].reshape(-1, call.filters)
-            for g, matrix in enumerate(matrices):
-                np.matmul(gathered[:, g], matrix, out=rows[:, g * fg : (g + 1) * fg])
+            rows, gathered = _sample_rows(y[slice(*block.samples), slice(*block.lines)], gathered, call)
+            count = rows.shape[1]
+            for offset, tap in _tap_rows(call):
+                source = gathered[:, offset : offset + count]
+                for g, matrix in enumerate(matrices[tap]):
+                    target = rows[:, :, g * fg : (g + 1) * fg]
+                    if tap == 0:
+                        np.matmul(source[:, :, g], matrix, out=target)
+                    else:  # accumulate (NumPy's product cannot add into its output)
+                        partial = common.scratch("im2col.partial", target.size, call.dtype).reshape(target.shape)
+                        np.matmul(source[:, :, g], matrix, out=partial)
+                        target += partial
 
     common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True)
     return y
@@ -275,18 +351,24 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
 
 def _kernel_grad(grad, x, call: common.ConvCall) -> np.ndarray:
     fg = call.filters // call.groups
-    depth = call.taps * call.channels_per_group
+    depth = _depth(call)
+    parts = len(_tap_rows(call))
 
     def run(blocks):
-        total = np.zeros((call.groups, depth, fg), dtype=call.dtype)
+        # (groups, first-axis taps when split, depth, fg): rows in the kernel's (taps, channels) order
+        total = np.zeros((call.groups, parts, depth, fg), dtype=call.dtype)
         for block, gathered in _gathered_blocks(x, call, blocks):
-            rows = grad[slice(*block.samples), slice(*block.lines)].reshape(-1, call.filters)
-            for g in range(call.groups):
-                total[g] += gathered[:, g].T @ rows[:, g * fg : (g + 1) * fg]
+            rows, gathered = _sample_rows(grad[slice(*block.samples), slice(*block.lines)], gathered, call)
+            count = rows.shape[1]
+            for offset, tap in _tap_rows(call):
+                for n in range(rows.shape[0]):
+                    source = gathered[n, offset : offset + count]
+                    for g in range(call.groups):
+                        total[g, tap] += source[:, g].T @ rows[n, :, g * fg : (g + 1) * fg]
         return total
 
     total = sum(common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True))
-    # (groups, taps * cg, fg) → (*kernel_spatial, cg, groups * fg)
+    # (groups, taps * cg, fg), the taps of the first axis outermost → (*kernel_spatial, cg, groups * fg)
     grouped = total.reshape(call.groups, call.taps, call.channels_per_group, fg).transpose(1, 2, 0, 3)
     return np.ascontiguousarray(grouped).reshape(call.kernel_shape)
 
