@@ -113,13 +113,65 @@ def test_im2col_blocks_cover_the_output_once_and_respect_the_workspace(monkeypat
             for limit in (None, 1, 10_000):
                 monkeypatch.setattr(conv_common, "WORKSPACE_BYTES", limit)
                 covered = np.zeros((batch, 20), int)
-                for block in im2col._blocks(call):
+                lay = im2col.layout(call)
+                assert lay.split == split
+                blocks = im2col._blocks(lay)
+                for block in blocks:
                     covered[slice(*block.samples), slice(*block.lines)] += 1
                     samples, lines = block.samples[1] - block.samples[0], block.lines[1] - block.lines[0]
-                    gathered = samples * (lines + im2col._extra_lines(call)) * im2col.line_bytes(call)
-                    assert samples * lines == 1 or gathered <= im2col.block_bytes(call)
+                    assert samples * lines == 1 or lay.workspace(samples, lines) <= im2col.block_bytes(call)
                 assert (covered == 1).all()
-                assert len(im2col._blocks(call)) >= min(threads, batch * 20)
+                assert len(blocks) >= min(threads, batch * 20)
+                sizes = [b.samples[1] - b.samples[0] for b in blocks]
+                assert max(sizes) - min(sizes) <= 1  # even blocks, so even runs per thread
+
+
+CALLS = [  # (x shape, kernel shape, padding pairs, kernel dilation)
+    ((50, 64, 300), (5, 300, 256), ((2, 2),), (1,)),  # 1-D, padded: split, the slab is the gathered rows
+    ((50, 64, 300), (5, 300, 100), ((0, 0),), (1,)),  # 1-D, unpadded: split reads the input itself
+    ((8, 20, 18, 64), (3, 3, 64, 32), ((1, 1), (1, 1)), (1, 1)),
+    ((3, 40, 12, 128), (3, 3, 64, 64), ((2, 2), (1, 1)), (4, 1)),  # groups 2, dilated first axis
+    ((2, 9, 10, 11, 32), (3, 3, 3, 32, 16), ((1, 1),) * 3, (1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("split", [None, True, False])
+@pytest.mark.parametrize("limit", [None, 200_000, 2_000_000])
+@pytest.mark.parametrize("shapes", CALLS, ids=[str(c[1]) for c in CALLS])
+def test_im2col_scratch_stays_within_the_workspace_limit(monkeypatch, shapes, limit, split):
+    # every scratch buffer a thread asks for during a forward pass and a VJP, summed per thread
+    x_shape, k_shape, pairs, dilation = shapes
+    monkeypatch.setattr(im2col, "SPLIT_FIRST_AXIS", split)
+    monkeypatch.setattr(conv_common, "WORKSPACE_BYTES", limit)
+    peaks = {}
+    original = conv_common.scratch
+
+    def counting(name, size, dtype):
+        mine = peaks.setdefault(threading.get_ident(), {})
+        mine[name] = max(mine.get(name, 0), size * np.dtype(dtype).itemsize)
+        return original(name, size, dtype)
+
+    monkeypatch.setattr(conv_common, "scratch", counting)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = rng.standard_normal(k_shape).astype(np.float32)
+    rank = len(x_shape) - 2
+    call = conv_common.ConvCall(x_shape, k_shape, (1,) * rank, pairs, (1,) * rank, dilation, np.dtype("float32"))
+    if not im2col.fits(call):  # one line does not fit the limit: the planner avoids im2col
+        assert planner.plan(call)[0] == "implicit_gemm"
+        return
+    with planner.conv_algorithm("im2col"):
+        y = conv_general(x, kernel, 1, pairs, 1, dilation)
+        forward_peak = max(sum(p.values()) for p in peaks.values())
+        assert forward_peak * conv_common.THREADS <= call.workspace_limit()
+        peaks.clear()
+        conv_general_vjp(np.ones_like(y), x, kernel, 1, pairs, 1, dilation)
+    # the VJP: the input gradient (the transposed call, within its limit) and the kernel gradient
+    # (within this call's) reuse one another's buffers
+    transposed = im2col.transposed_call(call)
+    assert max(sum(p.values()) for p in peaks.values()) * conv_common.THREADS <= (
+        call.workspace_limit() + transposed.workspace_limit()
+    )
 
 
 def test_planner_avoids_im2col_where_one_line_per_thread_exceeds_the_workspace():

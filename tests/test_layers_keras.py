@@ -154,3 +154,13 @@ def test_asymmetric_same_average_pooling_excludes_padding():
     theirs = _numpy(keras.layers.AveragePooling1D(pool_size=4, strides=3, padding="same")(x))
     assert not np.allclose(theirs[:, 0], ours[:, 0])
     np.testing.assert_allclose(theirs[:, 1:3], ours[:, 1:3], rtol=1e-6)
+
+
+def test_rescaling_refuses_factors_that_do_not_broadcast():
+    with pytest.raises(TypeError, match="`scale` must be a number or an array of numbers"):
+        layers.Rescaling("half")
+    with pytest.raises(ValueError, match=r"`offset` of shape \(2,\) does not broadcast .* \(None, 5, 3\)"):
+        layers.Rescaling(0.5, offset=[1.0, 2.0])(layers.Input((5, 3)))
+    with pytest.raises(ValueError, match="`scale` of shape"):
+        layers.Rescaling([1.0, 2.0])(np.ones((2, 5, 3), "float32"))
+    assert layers.Rescaling(np.array(2)).get_config()["scale"] == 2.0  # a 0-d array is a number

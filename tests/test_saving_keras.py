@@ -129,3 +129,18 @@ def test_weights_files_cross_load(tmp_path):
     fresh = keras_image_model()
     fresh.load_weights(tmp_path / "r.weights.h5")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fresh(x)), ours.predict(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [[0.5, 2.0, -1.0], [[[0.5, 2.0, -1.0]]], 0.25])
+def test_keras_rescaling_with_numpy_factors_loads_in_rankconv(scale, tmp_path):
+    # Keras writes a NumPy scale as {"class_name": "__numpy__", ...}; a nested one keeps its shape
+    theirs = keras.Sequential(
+        [keras.Input((4, 3)), keras.layers.Rescaling(np.array(scale), offset=np.array(1.5)), keras.layers.Dense(2)]
+    )
+    theirs.save(tmp_path / "rescaling.keras")
+    ours = saving.load_model(tmp_path / "rescaling.keras")
+    x = np.random.default_rng(0).standard_normal((5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-6)
+    ours.save(tmp_path / "back.keras")
+    again = keras.saving.load_model(tmp_path / "back.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(x)), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -27,6 +27,8 @@ def test_kim_tokenizer_rules():
     ]
     assert kim_tokenize("We'll see; they'd've  gone…") == ["we", "'ll", "see", "they", "'d", "'ve", "gone"]
     assert kim_tokenize("Keep Case", lower=False) == ["Keep", "Case"]
+    # as Kim's clean_str, a clitic splits off wherever it occurs, not only at a word's end
+    assert kim_tokenize("it'sa, they'dn't") == ["it", "'sa", ",", "they", "'d", "n't"]
     assert kim_tokenize("   ") == []
     assert whitespace_tokenize("a  b\tc") == ["a", "b", "c"]
     with pytest.raises(ValueError, match="Unknown tokenizer 'nltk'"):

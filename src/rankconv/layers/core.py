@@ -277,8 +277,9 @@ class Activation(Layer):
 class Rescaling(Layer):
     """`inputs * scale + offset`, in training and inference alike (Keras's `Rescaling`).
 
-    `scale` and `offset` are numbers, or sequences that broadcast against the last axis (one value
-    per channel, channels last). Integer inputs are cast to the layer's dtype first.
+    `scale` and `offset` are numbers or arrays (nested lists) that broadcast against the input,
+    channels last (one value per channel is a 1-D array). Integer inputs are cast to the layer's
+    dtype first.
     """
 
     def __init__(self, scale, offset=0.0, **kwargs):
@@ -287,36 +288,60 @@ class Rescaling(Layer):
         self.offset = _check_factor(self, offset, "offset")
         self.supports_masking = True
 
-    def call(self, inputs):
-        scale = np.asarray(self.scale, dtype=self.dtype)
-        offset = np.asarray(self.offset, dtype=self.dtype)
-        for name, factor in (("scale", scale), ("offset", offset)):
-            if factor.ndim and factor.shape[0] not in (1, ops.shape(inputs)[-1]):
+    def _check_broadcast(self, shape):
+        for name in ("scale", "offset"):
+            factor = np.shape(getattr(self, name))
+            try:
+                np.broadcast_shapes(tuple(1 if n is None else n for n in shape), factor)
+            except ValueError:
                 raise ValueError(
-                    f"Rescaling '{self.name}': `{name}` has {factor.shape[0]} values, one per channel, but the "
-                    f"input's last axis has {ops.shape(inputs)[-1]}; input shape {tuple(ops.shape(inputs))}."
+                    f"Rescaling '{self.name}': `{name}` of shape {factor} does not broadcast against the input's "
+                    f"shape {tuple(shape)} (channels last: one value per channel has shape ({shape[-1]},))."
+                ) from None
+            if len(factor) > len(shape):
+                raise ValueError(
+                    f"Rescaling '{self.name}': `{name}` has {len(factor)} axes, more than the input's {len(shape)}."
                 )
-        outputs = ops.multiply(inputs, scale)
-        return ops.add(outputs, offset) if np.any(offset) else outputs
+
+    def compute_output_shape(self, input_shape):
+        self._check_broadcast(input_shape)
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        self._check_broadcast(ops.shape(inputs))
+        outputs = ops.multiply(inputs, np.asarray(self.scale, dtype=self.dtype))
+        return ops.add(outputs, np.asarray(self.offset, dtype=self.dtype)) if np.any(self.offset) else outputs
 
     def get_config(self):
         config = super().get_config()
         config.update({"scale": self.scale, "offset": self.offset})
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        # Keras serialises a NumPy scale or offset as {"class_name": "__numpy__", "config": {"value": …}}
+        config = dict(config)
+        for name in ("scale", "offset"):
+            value = config.get(name)
+            if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+                config[name] = (value.get("config") or {}).get("value")
+        return cls(**config)
+
 
 def _check_factor(layer, value, name):
-    """A number, or a flat sequence of numbers (kept as a list, as Keras serialises it)."""
-    values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    flat = np.asarray(values, dtype=object).reshape(-1)
-    bad = [v for v in flat if isinstance(v, bool) or not isinstance(v, numbers.Real)]
-    if bad or np.ndim(values) != 1 or not len(flat):
+    """A number (kept as a float) or an array of numbers (kept as nested lists, as Keras serialises it)."""
+    try:
+        array = np.asarray(value)
+        bad = array.dtype.kind not in "biuf" or array.dtype.kind == "b" or array.size == 0
+    except (TypeError, ValueError):
+        bad = True
+    if bad:
         raise TypeError(
-            f"{type(layer).__name__} '{layer.name}': `{name}` must be a number or a flat sequence of numbers; "
+            f"{type(layer).__name__} '{layer.name}': `{name}` must be a number or an array of numbers; "
             f"received {name}={value!r}."
         )
-    numbers_ = [float(v) for v in flat]
-    return numbers_ if isinstance(value, (list, tuple, np.ndarray)) else numbers_[0]
+    array = array.astype(np.float64)
+    return float(array) if array.ndim == 0 else array.tolist()
 
 
 def _check_rate(layer, rate):

@@ -34,9 +34,9 @@ import numpy as np
 
 from rankconv.ops import conv_common as common
 
-# Largest block of gathered windows, in bytes. Larger blocks mean fewer NumPy calls per thread
-# (each costs a hand-over of the GIL); measured here, 8 MB was fastest for every case from
-# 1 MB up.
+# Largest workspace of one block (its gathered windows, padded slab and partial sums), in bytes.
+# Larger blocks mean fewer NumPy calls per thread (each costs a hand-over of the GIL); measured
+# here, 8 MB was fastest for every case from 1 MB up.
 BLOCK_BYTES = 8 << 20
 
 # The first axis's taps are split off (see the module docstring) where the rows gathered per tap
@@ -49,8 +49,9 @@ SPLIT_FIRST_AXIS = None  # None: by that rule; True or False: wherever possible,
 # ----------------------------------------------------------------------------- geometry
 # A *block* is several whole samples, or one sample's lines [a, b) along the first output axis:
 # one thread pads the input cells the block reads (its slab), gathers the block's windows and
-# multiplies them in one product. Blocks are large, so the threads spend their time in NumPy's
-# copies and products (which release the GIL), not in Python.
+# multiplies them in one product (one per tap of the first axis when split). Blocks are large, so
+# the threads spend their time in NumPy's copies and products (which release the GIL), not in
+# Python.
 
 
 @dataclass(frozen=True)
@@ -59,71 +60,108 @@ class _Block:
     lines: tuple[int, int]  # [a, b) of the first output axis
 
 
-def split_first_axis(call: common.ConvCall) -> bool:
-    """Whether the first axis's taps are applied as row offsets into the gathered lines rather
-    than gathered (stride 1 and no input dilation along it, more than one tap, deep rows)."""
-    if call.strides[0] != 1 or call.lhs_dilation[0] != 1 or call.kernel_spatial[0] == 1:
-        return False
-    if SPLIT_FIRST_AXIS is not None:
-        return SPLIT_FIRST_AXIS
-    depth = call.taps // call.kernel_spatial[0] * call.channels_per_group
-    return depth >= max(SPLIT_MIN_DEPTH, call.filters // call.groups)
+@dataclass(frozen=True)
+class _Layout:
+    """How one call's windows are gathered: all taps, or (`split`) all but the first axis's."""
 
+    call: common.ConvCall
+    split: bool
 
-def _gathered_taps(call: common.ConvCall) -> int:
-    return call.taps // call.kernel_spatial[0] if split_first_axis(call) else call.taps
+    @property
+    def gathered_taps(self) -> int:
+        return self.call.taps // self.call.kernel_spatial[0] if self.split else self.call.taps
 
+    @property
+    def depth(self) -> int:
+        """Columns of one group's gathered rows: its gathered taps times its channels."""
+        return self.gathered_taps * self.call.channels_per_group
 
-def _depth(call: common.ConvCall) -> int:
-    """Columns of one group's gathered rows: its gathered taps times its channels."""
-    return _gathered_taps(call) * call.channels_per_group
+    @property
+    def extra_lines(self) -> int:
+        """Lines gathered beyond a block's output lines: the first axis's span less one when split."""
+        return self.call.spans[0] - 1 if self.split else 0
 
+    @property
+    def copies(self) -> bool:
+        """Whether the windows are copied out of the slab. Not when split and every other axis has
+        one tap and stride 1 (a 1-D convolution, say): then the windows are the slab's cells."""
+        call = self.call
+        return not (self.split and all(k == 1 and s == 1 for k, s in zip(call.kernel_spatial[1:], call.strides[1:])))
 
-def _tap_rows(call: common.ConvCall):
-    """(row offset, tap index) of each product: the first axis's taps when split, else one."""
-    if not split_first_axis(call):
-        return [(0, 0)]
-    per_line = math.prod(call.output_spatial[1:])
-    return [(t * call.rhs_dilation[0] * per_line, t) for t in range(call.kernel_spatial[0])]
+    def tap_rows(self) -> list[tuple[int, int]]:
+        """(row offset into the gathered rows, tap of the first axis) of each product."""
+        if not self.split:
+            return [(0, 0)]
+        per_line = math.prod(self.call.output_spatial[1:])
+        return [(t * self.call.rhs_dilation[0] * per_line, t) for t in range(self.call.kernel_spatial[0])]
 
-
-def _extra_lines(call: common.ConvCall) -> int:
-    """Lines gathered beyond a block's output lines: the first axis's span less one when split."""
-    return call.spans[0] - 1 if split_first_axis(call) else 0
+    def workspace(self, samples: int, lines: int) -> int:
+        """Bytes of scratch for a block of `lines` output lines of `samples` samples: its gathered
+        windows, its padded slab and (split) one partial product."""
+        call = self.call
+        rows = math.prod(call.output_spatial[1:])
+        slab_line = math.prod(
+            (o - 1) * s + k for o, s, k in zip(call.output_spatial[1:], call.strides[1:], call.spans[1:])
+        )
+        slab_lines = (lines - 1) * call.strides[0] + call.spans[0]
+        gathered = (lines + self.extra_lines) * rows * self.gathered_taps * call.channels if self.copies else 0
+        partial = lines * rows * (call.filters // call.groups) if self.split else 0
+        return samples * (gathered + slab_lines * slab_line * call.channels + partial) * call.dtype.itemsize
 
 
 def block_bytes(call: common.ConvCall) -> int:
-    """Bytes of gathered windows per block: BLOCK_BYTES, or less so that every thread's block (3/4)
-    and slab (1/4, see `_slab_groups`) stay within the call's workspace limit
+    """A block's workspace: BLOCK_BYTES, or less so that every thread's block (3/4) and the slab its
+    consecutive blocks share (1/4, see `_slab_groups`) stay within the call's workspace limit
     (`conv_common.set_conv_workspace`)."""
     return max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS * 3 // 4))
 
 
-def line_bytes(call: common.ConvCall) -> int:
-    """Bytes of gathered windows for one gathered line of one sample (one index of the first output
-    axis; of the first input axis when `split_first_axis`)."""
-    return math.prod(call.output_spatial[1:]) * _gathered_taps(call) * call.channels * call.dtype.itemsize
+def _can_split(call: common.ConvCall) -> bool:
+    return call.strides[0] == 1 and call.lhs_dilation[0] == 1 and call.kernel_spatial[0] > 1
+
+
+def layout(call: common.ConvCall) -> _Layout:
+    """The forward layout: split where `_can_split` and the rule (SPLIT_MIN_DEPTH) say so, unless
+    only the other layout's smallest block fits in the workspace limit."""
+    prefer = SPLIT_FIRST_AXIS
+    if prefer is None:
+        depth = call.taps // call.kernel_spatial[0] * call.channels_per_group
+        prefer = depth >= max(SPLIT_MIN_DEPTH, call.filters // call.groups)
+    options = [_Layout(call, True), _Layout(call, False)] if prefer and _can_split(call) else [_Layout(call, False)]
+    if SPLIT_FIRST_AXIS is None and _can_split(call) and not prefer:
+        options.append(_Layout(call, True))
+    return next((o for o in options if _fits(o)), options[0])
+
+
+def split_first_axis(call: common.ConvCall) -> bool:
+    """Whether the forward pass applies the first axis's taps as row offsets into the gathered
+    lines rather than gathering them."""
+    return layout(call).split
+
+
+def _fits(lay: _Layout) -> bool:
+    return lay.workspace(1, 1) <= lay.call.workspace_limit() // common.THREADS * 3 // 4
 
 
 def fits(call: common.ConvCall) -> bool:
     """Whether the smallest block (one output line) fits in a thread's 3/4 share of the workspace limit."""
-    return (1 + _extra_lines(call)) * line_bytes(call) <= call.workspace_limit() // common.THREADS * 3 // 4
+    return _fits(layout(call))
 
 
-def _blocks(call: common.ConvCall) -> list[_Block]:
+def _blocks(lay: _Layout) -> list[_Block]:
+    call = lay.call
     out = call.output_spatial
-    per_line = line_bytes(call)
-    extra = _extra_lines(call)
-    per_sample = per_line * (out[0] + extra)
-    block = block_bytes(call)
-    if per_sample <= block and call.batch >= common.THREADS:  # whole samples
-        # as many blocks as the bytes need, rounded up to a multiple of the threads, equal in size
-        count = -(-call.batch * per_sample // block)
+    budget = block_bytes(call)
+    per_sample = lay.workspace(1, out[0])
+    if per_sample <= budget and call.batch >= common.THREADS:  # whole samples
+        # the fewest blocks within the budget, rounded up to a multiple of the threads, even in size
+        count = -(-call.batch // (budget // per_sample))
         count = min(call.batch, -(-count // common.THREADS) * common.THREADS)
-        samples = min(-(-call.batch // count), block // per_sample)  # (rounding up may not overfill)
-        return [_Block((n, min(n + samples, call.batch)), (0, out[0])) for n in range(0, call.batch, samples)]
-    # lines of one sample: blocks within the size, and enough of them for every thread
-    most = max(1, block // per_line - extra)  # output lines per block
+        return [_Block((part.start, part.stop), (0, out[0])) for part in common.even_slices(call.batch, count)]
+    # lines of one sample: blocks within the budget (workspace is linear in the lines), and enough
+    # of them for every thread
+    one = lay.workspace(1, 1)
+    most = max(1, 1 + (budget - one) // max(1, lay.workspace(1, 2) - one))  # output lines per block
     parts = common.even_slices(out[0], max(-(-out[0] // most), -(-common.THREADS // call.batch)))
     return [_Block((n, n + 1), (part.start, part.stop)) for n in range(call.batch) for part in parts]
 
@@ -147,14 +185,14 @@ def _slab_shape(call: common.ConvCall, block: _Block) -> tuple:
 
 
 def _slab(x, call: common.ConvCall, block: _Block, buffer) -> np.ndarray:
-    """The cells of the dilated, padded input that `block` reads, in `buffer` (zeros elsewhere)."""
+    """The cells of the dilated, padded input that `block` reads, in `buffer()` (zeros elsewhere)."""
     shape = _slab_shape(call, block)
-    slab = buffer[: math.prod(shape)].reshape(shape)
     target, source = [slice(None)], [slice(*block.samples)]
     starts = (block.lines[0] * call.strides[0], *(0 for _ in shape[2:-1]))
     for n, (lo, _), f, start, length in zip(call.x_shape[1:-1], call.pairs, call.lhs_dilation, starts, shape[1:-1]):
         t, s = _axis_copy(n, lo, f, start, start + length)
         if t is None:
+            slab = buffer()[: math.prod(shape)].reshape(shape)
             slab[...] = 0
             return slab
         target.append(t)
@@ -163,6 +201,7 @@ def _slab(x, call: common.ConvCall, block: _Block, buffer) -> np.ndarray:
         t.start == 0 and t.stop == n for t, n in zip(target[1:], shape[1:-1])
     ):  # no padding cell is read: the input itself, no copy
         return x[tuple(source)]
+    slab = buffer()[: math.prod(shape)].reshape(shape)
     if any(f > 1 for f in call.lhs_dilation):
         slab[...] = 0
     else:  # zero only the border the data does not cover
@@ -178,10 +217,10 @@ def _slab(x, call: common.ConvCall, block: _Block, buffer) -> np.ndarray:
     return slab
 
 
-def _windows(slab, call: common.ConvCall) -> np.ndarray:
+def _windows(slab, lay: _Layout) -> np.ndarray:
     """(samples, *slab_output, groups, *kernel_spatial, channels_per_group): a strided view. When
-    `split_first_axis`, the first axis holds every slab line and has no kernel axis."""
-    split = split_first_axis(call)
+    split, the first axis holds every slab line and has no kernel axis."""
+    call, split = lay.call, lay.split
     lines = slab.shape[1] if split else (slab.shape[1] - call.spans[0]) // call.strides[0] + 1
     out = (lines, *call.output_spatial[1:])
     steps = slab.strides[1:-1]
@@ -199,10 +238,11 @@ def _windows(slab, call: common.ConvCall) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(slab, shape, strides, writeable=False)
 
 
-def _kernel_matrices(kernel, call: common.ConvCall) -> list[list[np.ndarray]]:
-    """Per tap of the first axis when `split_first_axis` (else one entry), per group: its
-    (depth, filters_per_group) matrix, rows in gather order."""
-    parts = call.kernel_spatial[0] if split_first_axis(call) else 1
+def _kernel_matrices(kernel, lay: _Layout) -> list[list[np.ndarray]]:
+    """Per tap of the first axis when split (else one entry), per group: its (depth,
+    filters_per_group) matrix, rows in gather order."""
+    call = lay.call
+    parts = call.kernel_spatial[0] if lay.split else 1
     fg = call.filters // call.groups
     result = []
     for matrix in kernel.reshape(parts, -1, call.filters):
@@ -229,25 +269,50 @@ def _slab_groups(call: common.ConvCall, blocks: list[_Block]) -> list[list[_Bloc
     return groups
 
 
-def _gathered_blocks(x, call: common.ConvCall, blocks: list[_Block]):
+def _gathered_blocks(x, lay: _Layout, blocks: list[_Block]):
     """For each of `blocks` (one thread's run): (block, gathered), the block's windows as a
-    (samples, rows, groups, depth) array in this thread's reused buffer. When `split_first_axis`,
-    the rows are those of `_extra_lines` more lines (tap t of the first axis reads the rows from
-    line `t * dilation` on) and `depth` leaves out the first axis's taps."""
+    (samples, rows, groups, depth) array in this thread's reused buffer — or, where the layout
+    copies nothing, a view of the slab. When split, the rows are those of `extra_lines` more
+    lines (tap t of the first axis reads the rows from line `t * dilation` on)."""
+    call = lay.call
     groups = [(_Block(g[0].samples, (g[0].lines[0], g[-1].lines[1])), g) for g in _slab_groups(call, blocks)]
-    slab_buffer = common.scratch("im2col.slab", max(math.prod(_slab_shape(call, s)) for s, _ in groups), call.dtype)
-    per_line = line_bytes(call) // call.dtype.itemsize
-    extra = _extra_lines(call)
-    widest = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0] + extra) for b in blocks)
-    buffer = common.scratch("im2col.gather", widest * per_line, call.dtype)
+    slab_size = max(math.prod(_slab_shape(call, s)) for s, _ in groups)
+
+    def slab_buffer():
+        return common.scratch("im2col.slab", slab_size, call.dtype)
+
+    extra = lay.extra_lines
+    lines = max((b.samples[1] - b.samples[0]) * (b.lines[1] - b.lines[0] + extra) for b in blocks)
+    size = lines * math.prod(call.output_spatial[1:]) * lay.depth * call.groups
+    item = call.dtype.itemsize
     for slab_block, members in groups:
-        windows = _windows(_slab(x, call, slab_block, slab_buffer), call)
+        windows = _windows(_slab(x, call, slab_block, slab_buffer), lay)
         first = slab_block.lines[0]
         for block in members:
             source = windows[:, block.lines[0] - first : block.lines[1] - first + extra]
-            gathered = buffer[: source.size].reshape(source.shape)
+            shape = (source.shape[0], -1, call.groups, lay.depth)
+            if not lay.copies and source[0].flags.c_contiguous:  # each sample's windows are its slab's cells
+                rows = math.prod(source.shape[1:]) // (call.groups * lay.depth)
+                strides = (source.strides[0], call.groups * lay.depth * item, lay.depth * item, item)
+                yield (
+                    block,
+                    np.lib.stride_tricks.as_strided(source, (shape[0], rows, *shape[2:]), strides, writeable=False),
+                )
+                continue
+            # (also where an input that is not contiguous leaves a copy-free layout's cells apart)
+            gathered = common.scratch("im2col.gather", size, call.dtype)[: source.size].reshape(source.shape)
             gathered[...] = source  # (np.copyto of such a view holds the GIL; assignment releases it)
-            yield block, gathered.reshape(source.shape[0], -1, call.groups, _depth(call))
+            yield block, gathered.reshape(shape)
+
+
+def _sample_rows(block_output, gathered, lay: _Layout):
+    """A block's output rows as (samples, rows, filters) next to its gathered (samples, rows, groups,
+    depth); without a split the samples' rows are consecutive in both, so one product takes all."""
+    samples = block_output.shape[0]
+    if not lay.split:
+        samples = 1
+        gathered = gathered.reshape(1, -1, *gathered.shape[2:])
+    return block_output.reshape(samples, -1, lay.call.filters), gathered
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -305,16 +370,6 @@ def _phase_calls(call: common.ConvCall):
         yield cells, tuple(c[1] for c in combination), phase_call
 
 
-def _sample_rows(block_output, gathered, call: common.ConvCall):
-    """A block's output rows as (samples, rows, filters) next to its gathered (samples, rows, groups,
-    depth); without a split the samples' rows are consecutive in both, so one product takes all."""
-    samples = block_output.shape[0]
-    if not split_first_axis(call):
-        samples = 1
-        gathered = gathered.reshape(1, -1, *gathered.shape[2:])
-    return block_output.reshape(samples, -1, call.filters), gathered
-
-
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     y = np.empty(call.output_shape, dtype=call.dtype)
     if any(f > 1 for f in call.lhs_dilation) and all(s == 1 for s in call.strides):
@@ -327,14 +382,15 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
         return y
     if y.size == 0:
         return y
-    matrices = _kernel_matrices(kernel, call)
+    lay = layout(call)
+    matrices = _kernel_matrices(kernel, lay)
     fg = call.filters // call.groups
 
     def run(blocks):
-        for block, gathered in _gathered_blocks(x, call, blocks):
-            rows, gathered = _sample_rows(y[slice(*block.samples), slice(*block.lines)], gathered, call)
+        for block, gathered in _gathered_blocks(x, lay, blocks):
+            rows, gathered = _sample_rows(y[slice(*block.samples), slice(*block.lines)], gathered, lay)
             count = rows.shape[1]
-            for offset, tap in _tap_rows(call):
+            for offset, tap in lay.tap_rows():
                 source = gathered[:, offset : offset + count]
                 for g, matrix in enumerate(matrices[tap]):
                     target = rows[:, :, g * fg : (g + 1) * fg]
@@ -345,29 +401,33 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
                         np.matmul(source[:, :, g], matrix, out=partial)
                         target += partial
 
-    common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True)
+    common.run_parallel(run, common.split_runs(_blocks(lay), common.THREADS), blas=True)
     return y
 
 
 def _kernel_grad(grad, x, call: common.ConvCall) -> np.ndarray:
+    # Unsplit where it fits: one deep product per block, where the split would take one product
+    # per sample and tap.
+    lay = _Layout(call, False)
+    if not _fits(lay):
+        lay = layout(call)
     fg = call.filters // call.groups
-    depth = _depth(call)
-    parts = len(_tap_rows(call))
+    parts = len(lay.tap_rows())
 
     def run(blocks):
         # (groups, first-axis taps when split, depth, fg): rows in the kernel's (taps, channels) order
-        total = np.zeros((call.groups, parts, depth, fg), dtype=call.dtype)
-        for block, gathered in _gathered_blocks(x, call, blocks):
-            rows, gathered = _sample_rows(grad[slice(*block.samples), slice(*block.lines)], gathered, call)
+        total = np.zeros((call.groups, parts, lay.depth, fg), dtype=call.dtype)
+        for block, gathered in _gathered_blocks(x, lay, blocks):
+            rows, gathered = _sample_rows(grad[slice(*block.samples), slice(*block.lines)], gathered, lay)
             count = rows.shape[1]
-            for offset, tap in _tap_rows(call):
+            for offset, tap in lay.tap_rows():
                 for n in range(rows.shape[0]):
                     source = gathered[n, offset : offset + count]
                     for g in range(call.groups):
                         total[g, tap] += source[:, g].T @ rows[n, :, g * fg : (g + 1) * fg]
         return total
 
-    total = sum(common.run_parallel(run, common.split_runs(_blocks(call), common.THREADS), blas=True))
+    total = sum(common.run_parallel(run, common.split_runs(_blocks(lay), common.THREADS), blas=True))
     # (groups, taps * cg, fg), the taps of the first axis outermost → (*kernel_spatial, cg, groups * fg)
     grouped = total.reshape(call.groups, call.taps, call.channels_per_group, fg).transpose(1, 2, 0, 3)
     return np.ascontiguousarray(grouped).reshape(call.kernel_shape)

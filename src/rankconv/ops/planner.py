@@ -144,7 +144,8 @@ def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
         if reason is not None:
             raise ValueError(f"The forced convolution algorithm {forced!r} cannot compute this call: {reason}.")
         return forced, "forced by set_conv_algorithm"
-    key = (call, backward, common.WORKSPACE_BYTES, common.THREADS)  # the rules read both
+    # the rules read these settings too (im2col's layout decides what fits)
+    key = (call, backward, common.WORKSPACE_BYTES, common.THREADS, im2col.SPLIT_FIRST_AXIS, im2col.SPLIT_MIN_DEPTH)
     with _lock:
         decision = _cache.get(key)
     if decision is None:

@@ -89,13 +89,12 @@ def kim_cnn(
         for w in windows
     ]
     features = layers.Concatenate(name="features")(pooled) if len(pooled) > 1 else pooled[0]
-    if dropout:
-        # Kim's dropout: kept features pass unscaled in training, all are scaled by 1 - p at test
-        # time. Keras's Dropout scales by 1 / (1 - p) in training instead; scaling its output by
-        # 1 - p gives Kim's network exactly, so the output layer's weights (and with them its
-        # max-norm bound and Adadelta's steps relative to them) are the ones his code trains.
-        features = layers.Dropout(dropout, name="dropout")(features)
-        features = layers.Rescaling(1 - dropout, name="kept_fraction")(features)
+    # Kim's dropout: kept features pass unscaled in training, all are scaled by 1 - p at test time.
+    # Keras's Dropout scales by 1 / (1 - p) in training instead; scaling its output by 1 - p gives
+    # Kim's network exactly, so the output layer's weights (and with them its max-norm bound and
+    # Adadelta's steps relative to them) are the ones his code trains.
+    features = layers.Dropout(dropout, name="dropout")(features)
+    features = layers.Rescaling(1 - dropout, name="kept_fraction")(features)
     outputs = layers.Dense(
         num_classes,
         activation="softmax",

@@ -165,8 +165,9 @@ def _producer(tensor):
     return tensor.node.layer
 
 
-def _is_scalar_scaling(layer) -> bool:
-    return not isinstance(layer.scale, list) and not isinstance(layer.offset, list) and layer.offset == 0
+def _is_feature_scaling(layer) -> bool:
+    """A Rescaling that only multiplies (no offset), by one number or one number per feature."""
+    return not np.any(layer.offset) and np.ndim(layer.scale) <= 1
 
 
 def _parts(classifier) -> _Parts:
@@ -189,9 +190,9 @@ def _parts(classifier) -> _Parts:
             frontier = list(tensor.node.input_tensors) + frontier
         elif kind == "Dropout":
             frontier.insert(0, tensor.node.input_tensors[0])
-        elif kind == "Rescaling" and not pooled and not frontier and _is_scalar_scaling(layer):
-            # Kim's non-rescaling dropout: the features reach the output layer scaled by 1 - p
-            scale *= float(layer.scale)
+        elif kind == "Rescaling" and not pooled and not frontier and _is_feature_scaling(layer):
+            # e.g. Kim's non-rescaling dropout: the features reach the output layer scaled by 1 - p
+            scale = scale * np.asarray(layer.scale, dtype=np.float64)
             frontier.insert(0, tensor.node.input_tensors[0])
         else:
             raise ValueError(
@@ -216,7 +217,10 @@ def _parts(classifier) -> _Parts:
         convs.append(conv)
         offsets.append(offset)
         offset += conv.filters
-    kernel = np.asarray(dense.kernel, dtype=np.float64) * scale  # the scaling folded into the weights
+    kernel = np.asarray(dense.kernel, dtype=np.float64)
+    if np.ndim(scale) == 1 and len(scale) != len(kernel):
+        raise ValueError(f"A Rescaling before the output layer has {len(scale)} factors for {len(kernel)} features.")
+    kernel = kernel * np.reshape(scale, (-1, 1))  # the scaling folded into the weights, feature by feature
     bias = np.asarray(dense.bias, dtype=np.float64) if getattr(dense, "bias", None) is not None else None
     if kernel.shape != (offset, len(classifier.classes)):
         raise ValueError(

@@ -8,7 +8,7 @@ import re
 # survive; English clitics become tokens of their own ("don't" → "do n't"); the marks , ! ( ) ?
 # become separate tokens; everything is lower-cased.
 _OUTSIDE_ALPHABET = re.compile(r"[^A-Za-z0-9(),!?'`]")
-_CLITIC = re.compile(r"(n't|'s|'ve|'re|'d|'ll)")  # anywhere, as Kim's rules (so "'sup" → "'s up")
+_CLITIC = re.compile(r"(n't|'s|'ve|'re|'d|'ll)")  # anywhere, as Kim's rules ("it'sa" → "it 'sa")
 _MARK = re.compile(r"([,!?()])")
 _SPACES = re.compile(r"\s+")
 
