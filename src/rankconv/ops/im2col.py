@@ -110,9 +110,10 @@ class _Layout:
 
 
 def block_bytes(call: common.ConvCall) -> int:
-    """A block's workspace: BLOCK_BYTES, or less so that every thread's block (3/4) and the slab its
-    consecutive blocks share (1/4, see `_slab_groups`) stay within the call's workspace limit
-    (`conv_common.set_conv_workspace`)."""
+    """The workspace of a block of lines: BLOCK_BYTES, or less so that every thread's block (3/4)
+    and the slab consecutive blocks share (1/4, see `_slab_groups`) stay within the call's
+    workspace limit (`conv_common.set_conv_workspace`). A block of whole samples, which shares no
+    slab, may take the thread's whole share."""
     return max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS * 3 // 4))
 
 
@@ -151,15 +152,17 @@ def fits(call: common.ConvCall) -> bool:
 def _blocks(lay: _Layout) -> list[_Block]:
     call = lay.call
     out = call.output_spatial
-    budget = block_bytes(call)
     per_sample = lay.workspace(1, out[0])
-    if per_sample <= budget and call.batch >= common.THREADS:  # whole samples
+    # whole samples share no slab with other blocks: a block may take the thread's whole share
+    whole = max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS))
+    if per_sample <= whole and call.batch >= common.THREADS:  # whole samples
         # the fewest blocks within the budget, rounded up to a multiple of the threads, even in size
-        count = -(-call.batch // (budget // per_sample))
+        count = -(-call.batch // (whole // per_sample))
         count = min(call.batch, -(-count // common.THREADS) * common.THREADS)
         return [_Block((part.start, part.stop), (0, out[0])) for part in common.even_slices(call.batch, count)]
     # lines of one sample: blocks within the budget (workspace is linear in the lines), and enough
     # of them for every thread
+    budget = block_bytes(call)
     one = lay.workspace(1, 1)
     most = max(1, 1 + (budget - one) // max(1, lay.workspace(1, 2) - one))  # output lines per block
     parts = common.even_slices(out[0], max(-(-out[0] // most), -(-common.THREADS // call.batch)))
