@@ -244,17 +244,17 @@ class TestEmbeddingMatrix:
         words = ["café", "the", "<oov>", "<unk>", "unused"]
         return WordVectors(words, random_vectors(len(words), 8, seed=5), path="v.bin")
 
-    def test_found_rows_are_copied_others_random_padding_zero(self):
+    def test_found_rows_are_copied_others_random_padding_and_oov_zero(self):
         wv = self.vectors()
         matrix, found = embedding_matrix(self.VOCABULARY, wv, dim=8, seed=0)
         assert matrix.shape == (7, 8) and matrix.dtype == np.float32
         assert found == 3  # the, café, <unk>; never the OOV row
         for row, word in [(2, "the"), (3, "café"), (5, "<unk>")]:
             np.testing.assert_array_equal(matrix[row], wv[word])
-        np.testing.assert_array_equal(matrix[0], 0.0)
-        for row in (1, 4, 6):
+        np.testing.assert_array_equal(matrix[0], 0.0)  # padding
+        np.testing.assert_array_equal(matrix[1], 0.0)  # OOV: never the file's "<oov>" vector
+        for row in (4, 6):
             assert np.all(np.abs(matrix[row]) <= 0.25) and np.all(matrix[row] != 0)
-        assert not np.array_equal(matrix[1], wv["<oov>"])
 
     def test_reproducible_with_a_seed(self):
         wv = self.vectors()
@@ -266,14 +266,14 @@ class TestEmbeddingMatrix:
         np.testing.assert_array_equal(a[[0, 2, 3, 5]], c[[0, 2, 3, 5]])
         # A word's random row does not depend on which other words have vectors.
         rand, _ = embedding_matrix(self.VOCABULARY, None, dim=8, seed=42)
-        np.testing.assert_array_equal(a[[1, 4, 6]], rand[[1, 4, 6]])
+        np.testing.assert_array_equal(a[[1, 4, 6]], rand[[1, 4, 6]])  # (row 1, the OOV row, is zero in both)
 
     def test_cnn_rand_is_uniform_within_scale(self):
         words = ["<pad>", "<oov>"] + [f"w{i}" for i in range(998)]
         matrix, found = embedding_matrix(words, seed=0)
         assert found == 0 and matrix.shape == (1000, 300)
-        np.testing.assert_array_equal(matrix[0], 0.0)
-        rest = matrix[1:]
+        np.testing.assert_array_equal(matrix[:2], 0.0)  # padding and OOV
+        rest = matrix[2:]
         assert rest.min() >= -0.25 and rest.max() <= 0.25
         assert rest.min() < -0.249 and rest.max() > 0.249 and abs(rest.mean()) < 0.005
         assert np.count_nonzero(rest) == rest.size

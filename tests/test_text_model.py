@@ -89,6 +89,9 @@ def test_kim_initialization_and_max_norm_follow_kims_code():
         assert 0.009 < np.abs(kernel).max() <= 0.01
     classes = model.get_layer("classes")
     assert not classes.kernel.numpy().any()
+    # padding (id 0) and unknown words (id 1) start as zero vectors, the rest U[-0.25, 0.25]
+    table = model.get_layer("embedding").embeddings.numpy()
+    assert not table[:2].any() and 0.24 < np.abs(table[2:]).max() <= 0.25
     assert classes.kernel_constraint.max_value == 3.0
     features = np.random.default_rng(1).random((4000, 80)).astype("float32") + 1
     dropout, kept = model.get_layer("dropout"), model.get_layer("kept_fraction")

@@ -459,8 +459,8 @@ def embedding_matrix(
 
     Row ``i`` belongs to ``vocabulary_words[i]``: it is that word's pretrained vector when
     `word_vectors` has one (exact match), otherwise U[-scale, scale] as in Kim's code
-    (``np.random.uniform(-0.25, 0.25, dim)``); the padding row is zeros and the OOV row is always
-    random. Every row is drawn in order from ``np.random.default_rng(seed)`` before the copies, so a
+    (``np.random.uniform(-0.25, 0.25, dim)``); the padding row and the OOV row are zeros (an
+    unknown word adds nothing to any window; see `rankconv.text.model.UNKNOWN`). Every row is drawn in order from ``np.random.default_rng(seed)`` before the copies, so a
     word's random row does not depend on which other words have vectors.
 
     Args:
@@ -509,8 +509,8 @@ def embedding_matrix(
         if targets:
             matrix[targets] = vectors[[index[words[i]] for i in targets]]
         found = len(targets)
-    if padding_index is not None:
-        matrix[padding_index] = 0.0
+    for position in special:  # padding and OOV
+        matrix[position] = 0.0
     return matrix, found
 
 
