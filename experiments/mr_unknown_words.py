@@ -15,6 +15,7 @@ words' vectors differ. Usage:
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -25,7 +26,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from rankconv.text import read_dataset  # noqa: E402
-from rankconv.text.training import train_classifier  # noqa: E402
+from rankconv.text.model import kim_cnn  # noqa: E402
+from rankconv.text.training import fold_indices, train_classifier  # noqa: E402
+from rankconv.text.vocabulary import Vocabulary  # noqa: E402
 
 
 def accuracy(model, x, y):
@@ -38,14 +41,11 @@ def own_vectors(classifier, texts, rng):
     vectorizer = classifier.vectorizer
     known = vectorizer.vocabulary.index
     table = classifier.model.get_layer("embedding").embeddings.numpy()
-    new_ids: dict[str, int] = {}
-    x = np.zeros((len(texts), vectorizer.length), dtype=np.int32)
-    for row, text in enumerate(texts):
-        tokens = vectorizer.tokens(text)[: vectorizer.max_tokens]
-        ids = [known.get(t) or new_ids.setdefault(t, len(table) + len(new_ids)) for t in tokens]
-        x[row, vectorizer.pad : vectorizer.pad + len(ids)] = ids
-    extra = rng.uniform(-0.25, 0.25, (len(new_ids), table.shape[1])).astype(table.dtype)
-    return x, np.concatenate([table, extra])
+    # the test-only words in order of first appearance, each a new id after the vocabulary's
+    new = dict.fromkeys(t for text in texts for t in vectorizer.tokens(text)[: vectorizer.max_tokens] if t not in known)
+    wider = dataclasses.replace(vectorizer, vocabulary=Vocabulary([*vectorizer.vocabulary.words, *new]))
+    extra = rng.uniform(-0.25, 0.25, (len(new), table.shape[1])).astype(table.dtype)
+    return wider(texts), np.concatenate([table, extra])
 
 
 def main():
@@ -61,7 +61,7 @@ def main():
     texts, labels = data.texts, data.labels
     run_folds = [int(f) for f in args.run_folds.split(",")] if args.run_folds else range(1, args.folds + 1)
     # the partition and per-fold seeds of rankconv.text.training.cross_validate
-    parts = np.array_split(np.random.default_rng(args.seed).permutation(len(texts)), args.folds)
+    parts = fold_indices(len(texts), args.folds, args.seed)
     results = []
     for fold in run_folds:
         start = time.perf_counter()
@@ -83,8 +83,6 @@ def main():
         x_own, table = own_vectors(classifier, test_texts, np.random.default_rng(args.seed + 1000 + fold))
         weights = model.get_weights()
         position = next(i for i, w in enumerate(weights) if w.shape == embedding.shape)
-        from rankconv.text.model import kim_cnn
-
         wider = kim_cnn(len(table), len(classifier.classes), length=classifier.vectorizer.length)
         wider.set_weights([table if i == position else w for i, w in enumerate(weights)])
         row["own"] = accuracy(wider, x_own, y)

@@ -332,7 +332,7 @@ def _check_factor(layer, value, name):
     """A number (kept as a float) or an array of numbers (kept as nested lists, as Keras serialises it)."""
     try:
         array = np.asarray(value)
-        bad = array.dtype.kind not in "biuf" or array.dtype.kind == "b" or array.size == 0
+        bad = array.dtype.kind not in "iuf" or array.size == 0
     except (TypeError, ValueError):
         bad = True
     if bad:

@@ -109,12 +109,16 @@ class _Layout:
         return samples * (gathered + slab_lines * slab_line * call.channels + partial) * call.dtype.itemsize
 
 
+def _share(call: common.ConvCall) -> int:
+    """One thread's share of the call's workspace limit (`conv_common.set_conv_workspace`)."""
+    return call.workspace_limit() // common.THREADS
+
+
 def block_bytes(call: common.ConvCall) -> int:
-    """The workspace of a block of lines: BLOCK_BYTES, or less so that every thread's block (3/4)
-    and the slab consecutive blocks share (1/4, see `_slab_groups`) stay within the call's
-    workspace limit (`conv_common.set_conv_workspace`). A block of whole samples, which shares no
-    slab, may take the thread's whole share."""
-    return max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS * 3 // 4))
+    """The workspace of a block of lines: BLOCK_BYTES, or less so that every thread's block (3/4 of
+    its share) and the slab consecutive blocks share (1/4, see `_slab_groups`) stay within the
+    call's workspace limit. A block of whole samples, which shares no slab, may take the whole share."""
+    return max(1, min(BLOCK_BYTES, _share(call) * 3 // 4))
 
 
 def _can_split(call: common.ConvCall) -> bool:
@@ -124,13 +128,13 @@ def _can_split(call: common.ConvCall) -> bool:
 def layout(call: common.ConvCall) -> _Layout:
     """The forward layout: split where `_can_split` and the rule (SPLIT_MIN_DEPTH) say so, unless
     only the other layout's smallest block fits in the workspace limit."""
+    if not _can_split(call) or SPLIT_FIRST_AXIS is False:
+        return _Layout(call, False)
     prefer = SPLIT_FIRST_AXIS
     if prefer is None:
         depth = call.taps // call.kernel_spatial[0] * call.channels_per_group
         prefer = depth >= max(SPLIT_MIN_DEPTH, call.filters // call.groups)
-    options = [_Layout(call, True), _Layout(call, False)] if prefer and _can_split(call) else [_Layout(call, False)]
-    if SPLIT_FIRST_AXIS is None and _can_split(call) and not prefer:
-        options.append(_Layout(call, True))
+    options = [_Layout(call, prefer), _Layout(call, not prefer)]
     return next((o for o in options if _fits(o)), options[0])
 
 
@@ -141,7 +145,7 @@ def split_first_axis(call: common.ConvCall) -> bool:
 
 
 def _fits(lay: _Layout) -> bool:
-    return lay.workspace(1, 1) <= lay.call.workspace_limit() // common.THREADS * 3 // 4
+    return lay.workspace(1, 1) <= _share(lay.call) * 3 // 4
 
 
 def fits(call: common.ConvCall) -> bool:
@@ -154,7 +158,7 @@ def _blocks(lay: _Layout) -> list[_Block]:
     out = call.output_spatial
     per_sample = lay.workspace(1, out[0])
     # whole samples share no slab with other blocks: a block may take the thread's whole share
-    whole = max(1, min(BLOCK_BYTES, call.workspace_limit() // common.THREADS))
+    whole = max(1, min(BLOCK_BYTES, _share(call)))
     if per_sample <= whole and call.batch >= common.THREADS:  # whole samples
         # the fewest blocks within the budget, rounded up to a multiple of the threads, even in size
         count = -(-call.batch // (whole // per_sample))
@@ -260,7 +264,7 @@ def _slab_groups(call: common.ConvCall, blocks: list[_Block]) -> list[list[_Bloc
     """Consecutive blocks of one sample that share one slab (padded once), as long as that slab
     stays within a quarter of the thread's share of the workspace (`block_bytes` has the rest): a
     thread then pads each sample once, not once per block."""
-    budget = min(BLOCK_BYTES, call.workspace_limit() // common.THREADS // 4) // call.dtype.itemsize
+    budget = min(BLOCK_BYTES, _share(call) // 4) // call.dtype.itemsize
     groups: list[list[_Block]] = []
     for block in blocks:
         if groups and groups[-1][-1].samples == block.samples and block.samples[1] - block.samples[0] == 1:

@@ -6,6 +6,7 @@ import numpy as np
 
 from rankconv import constraints, initializers, layers
 from rankconv.models import Model
+from rankconv.text.embeddings import embedding_matrix
 
 MODES = ("rand", "static", "nonstatic", "multichannel")
 INITIALIZATIONS = ("kim", "keras")
@@ -14,14 +15,6 @@ INITIALIZATIONS = ("kim", "keras")
 # Kim's code initialises a ReLU convolution U[-0.01, 0.01] (the glorot-like bound of his conv-pool
 # layer is for its other non-linearities) and the output layer at zero.
 KIM_CONV_INIT = 0.01
-
-# rankconv.text's vocabularies give id 0 to padding and id 1 to every word outside the vocabulary.
-# Both start as zero vectors. Kim's code gives a word seen only in test data its own random
-# vector, which no training step ever moves; a shared random one (Keras's OOV row) is the same
-# kind of noise. A zero vector adds nothing to any window instead: on MR's ten folds, scoring the
-# same trained models both ways, 76.75% against 76.27% (experiments/mr_unknown_words.py). Where
-# training data has unknown words (a min_count or max_size), their vector is learned from zero.
-UNKNOWN = 1
 
 
 def kim_cnn(
@@ -44,8 +37,8 @@ def kim_cnn(
     mode: "rand" (random embeddings, trained), "static" (pretrained, frozen), "nonstatic"
     (pretrained, trained), "multichannel" (both: a frozen and a trained copy, side by side).
     `embeddings` is the (vocab_size, embedding_dim) initial matrix (required except for "rand";
-    for "rand" it defaults to U[-0.25, 0.25] with zero rows for padding, id 0, and for words not in
-    the vocabulary, id 1 — see `UNKNOWN`).
+    for "rand" it defaults to `embedding_matrix`'s: U[-0.25, 0.25] with zero rows for padding, id 0,
+    and for words not in the vocabulary, id 1).
     dropout: Kim's p, as his code applies it: a Keras Dropout followed by `Rescaling(1 - p)`
     ("kept_fraction"), so that training sees the kept features unscaled and inference all of them
     times 1 - p.
@@ -62,9 +55,8 @@ def kim_cnn(
     if embeddings is None:
         if mode != "rand":
             raise ValueError(f"mode={mode!r} needs pretrained `embeddings` (e.g. from a word2vec or GloVe file).")
-        rng = np.random.default_rng(seed)
-        embeddings = rng.uniform(-0.25, 0.25, (vocab_size, embedding_dim)).astype("float32")
-        embeddings[: UNKNOWN + 1] = 0  # padding and unknown words: nothing for a filter to match
+        oov = 1 if vocab_size > 1 else None
+        embeddings, _ = embedding_matrix(range(vocab_size), None, embedding_dim, seed=seed, oov_index=oov)
     embeddings = np.asarray(embeddings, dtype="float32")
     if embeddings.shape != (vocab_size, embedding_dim):
         raise ValueError(f"`embeddings` must have shape ({vocab_size}, {embedding_dim}); received {embeddings.shape}.")

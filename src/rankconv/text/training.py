@@ -102,8 +102,8 @@ def train_classifier(
     extra_callbacks=(),
 ) -> TextClassifier:
     """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm s = 3 on
-    the output layer (in his parametrization; see `kim_cnn`), model selection on a dev split taken from the training data: as Kim, all `epochs`
-    run and the weights of the best dev epoch are kept, the later of equal epochs (`BestDevEpoch`;
+    the output layer (in his parametrization; see `kim_cnn`), model selection on a dev split taken
+    from the training data: as Kim, all `epochs` run and the weights of the best dev epoch are kept, the later of equal epochs (`BestDevEpoch`;
     `patience=k` stops after k epochs without improvement instead, keeping the first best; on MR
     fold 1, patience 5 gave 74.5% and Kim's rule 77.5%).
     As Kim, the padding word's vector is reset to zero after every update (`ZeroPaddingRow`).
@@ -189,6 +189,11 @@ def evaluate_classifier(classifier: TextClassifier, texts, labels) -> dict:
     }
 
 
+def fold_indices(count: int, folds: int, seed) -> list[np.ndarray]:
+    """`cross_validate`'s partition: `range(count)` shuffled by `seed`, cut into `folds` near-equal parts."""
+    return np.array_split(np.random.default_rng(seed).permutation(count), folds)
+
+
 def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, on_fold=None, **train_options) -> dict:
     """K-fold cross-validation (Kim's protocol for data without a test split).
 
@@ -202,7 +207,7 @@ def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, o
     bad = [f for f in run_folds if not 1 <= f <= folds]
     if bad:
         raise ValueError(f"`run_folds` must lie in 1..{folds}; received {bad}.")
-    parts = np.array_split(np.random.default_rng(seed).permutation(len(texts)), folds)
+    parts = fold_indices(len(texts), folds, seed)
     results = []
     for fold in run_folds:
         test = parts[fold - 1]
