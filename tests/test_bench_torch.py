@@ -1,6 +1,7 @@
 """The benchmark suite runs end to end on one small case and reports what it promises (speed is
 measured there, never asserted here)."""
 
+import dataclasses
 import json
 import math
 
@@ -18,9 +19,7 @@ def test_every_case_computes_the_same_as_pytorch():
     """The two sides of each row compute the same convolution (so the ratios compare like with like)."""
     torch = _torch()
     for case in bench.CONV_CASES:
-        small = bench.Case(
-            case.name, (1, *case.x_shape[1:]), case.kernel_shape, case.strides, case.padding, case.dilations[:2]
-        )
+        small = dataclasses.replace(case, x_shape=(1, *case.x_shape[1:]), dilations=case.dilations[:2])
         x, w = bench.arrays(small)
         ours, _ = bench.rankconv_functions(small, x, w)
         theirs, _ = bench.torch_functions(small, x, w)
@@ -35,12 +34,14 @@ def test_every_case_computes_the_same_as_pytorch():
 
 def test_suite_runs_one_case_with_memory_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert bench.main(["--only", "conv", "--cases", "1x1", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
+    assert bench.main(["--only", "conv", "--cases", "Conv2D 1x1", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
     report = capsys.readouterr().out
     assert "sgemm roofline" in report and "geometric mean ratio" in report and "pointwise/pointwise" in report
+    assert "planner regret" in report and "vector unit" in report
     data = json.loads(out.read_text())
     (row,) = data["conv"]
     assert row["case"].startswith("Conv2D 1x1")
+    assert "pointwise" in row["algorithms"] and row["regret"]["forward"] >= 1
     for label in ("forward", "fwd+bwd"):
         assert row[label]["rankconv_ms"] > 0 and row[label]["pytorch_ms"] > 0
         assert math.isclose(row[label]["ratio"], row[label]["pytorch_ms"] / row[label]["rankconv_ms"])

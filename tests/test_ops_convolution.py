@@ -12,6 +12,7 @@ import rankconv.ops.conv_common as conv_common
 import rankconv.ops.direct_conv as direct_conv
 import rankconv.ops.im2col as im2col
 import rankconv.ops.implicit_gemm as implicit_gemm
+import rankconv.ops.jit as jit
 from rankconv.ops import conv, conv_general, conv_general_vjp, conv_vjp, planner
 
 from reference import reference_conv
@@ -21,6 +22,12 @@ from reference import reference_conv
 # path must match the reference. Forcing an algorithm on a call it cannot compute must raise.
 ALGORITHMS = {
     "planner": (None, {}),
+    "planner/jit-off": (None, {jit: {"_enabled": False}}),
+    "planner/measure": (None, {planner: {"_planning": "measure"}}),
+    "depthwise_kernel": ("depthwise_kernel", {}),
+    "depthwise_kernel/one-thread": ("depthwise_kernel", {conv_common: {"THREADS": 1}}),
+    "direct_kernel": ("direct_kernel", {}),
+    "direct_kernel/one-thread": ("direct_kernel", {conv_common: {"THREADS": 1}}),
     "implicit_gemm": ("implicit_gemm", {}),
     "implicit_gemm/no-unfold-no-gather": (
         "implicit_gemm",
@@ -380,7 +387,10 @@ def test_pointwise_convolutions_match_reference(algorithm, config, seed):
     run_with(algorithm, _test_vjp_matches_finite_differences, config, seed)
 
 
-@pytest.mark.parametrize("algorithm", ["planner", "direct", "direct/one-sample-chunks", "implicit_gemm", "fft"])
+@pytest.mark.parametrize(
+    "algorithm",
+    ["planner", "planner/jit-off", "direct", "direct/one-sample-chunks", "depthwise_kernel", "implicit_gemm", "fft"],
+)
 @given(config=conv_configs(kind="depthwise", input_dilation="sometimes"), seed=st.integers(0, 2**16))
 def test_depthwise_convolutions_match_reference(algorithm, config, seed):
     if any(f > 1 for f in config["lhs_dilation"]):
@@ -395,9 +405,16 @@ def test_planner_rules():
 
     same = ((1, 1), (1, 1))
     assert conv_plan((32, 32, 32, 64), (1, 1, 64, 64))[0] == "pointwise"
-    assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
+    assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "depthwise_kernel"
+    with use_algorithm("planner/jit-off"):
+        assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
+    # one input channel with one group is an ordinary convolution, not a depthwise one
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] != "direct"
     assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"
     assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "im2col"
+    # a kernel spanning a whole axis: that axis is folded into the channels (the seed's lift, undone)
+    name, reason = conv_plan((8, 600, 300, 1), (3, 300, 1, 64))
+    assert name == "im2col" and "spans spatial axis 1 whole" in reason
     assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
     assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == "im2col"
     # a forced algorithm is used, or refused with the reason
@@ -441,7 +458,10 @@ def test_forcing_in_a_block_is_per_thread():
     assert seen["plan"] == "im2col"
 
 
-@pytest.mark.parametrize("algorithm", ["planner", "implicit_gemm", "im2col", "fft", "direct", "pointwise"])
+@pytest.mark.parametrize(
+    "algorithm",
+    ["planner", "implicit_gemm", "im2col", "fft", "direct", "pointwise", "depthwise_kernel", "direct_kernel"],
+)
 def test_empty_batch(algorithm):
     def run():
         kernel = np.ones((1, 1, 6)) if algorithm == "pointwise" else np.ones((2, 1, 6))
@@ -463,3 +483,57 @@ def test_direct_convolution_memory_stays_near_the_output_size():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 4 * y.nbytes
+
+
+@pytest.mark.parametrize("algorithm", ["planner", "planner/jit-off", "direct_kernel", "im2col"])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,padding",
+    [
+        ((2, 9, 7, 1), (3, 7, 1, 4), ((0, 0), (0, 0))),  # spans the last axis
+        ((2, 5, 9, 3), (5, 2, 3, 4), ((0, 0), (1, 0))),  # spans the first axis
+        ((2, 4, 5, 6, 2), (4, 2, 6, 2, 3), ((0, 0), (1, 1), (0, 0))),  # spans the first and last
+        ((2, 3, 4, 2), (3, 4, 2, 5), ((0, 0), (0, 0))),  # spans every axis: one is kept
+    ],
+)
+def test_spanned_axes_are_folded_exactly(algorithm, x_shape, w_shape, padding):
+    """A kernel that spans whole axes computes the same as the reference, forward and both
+    gradients, whether the planner folds those axes into the channels or not."""
+
+    def run():
+        rng = np.random.default_rng(3)
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        y = conv_general(x, w, 1, padding)
+        np.testing.assert_allclose(y, reference_conv(x, w, 1, padding), atol=1e-10)
+        g = rng.standard_normal(y.shape)
+        dx, dw = conv_general_vjp(g, x, w, 1, padding)
+        assert dx.shape == x.shape and dw.shape == w.shape
+        _directional_check(lambda xx: float(np.sum(reference_conv(xx, w, 1, padding) * g)), dx, x, rng)
+        _directional_check(lambda ww: float(np.sum(reference_conv(x, ww, 1, padding) * g)), dw, w, rng)
+
+    run_with(algorithm, run)
+
+
+def test_fold_is_the_seeds_equivalence():
+    from rankconv.ops.conv_common import ConvCall
+
+    call = ConvCall((8, 600, 300, 1), (3, 300, 1, 64), (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), np.dtype("float32"))
+    folded, axes = planner.fold(call)
+    assert axes == (1,) and folded.x_shape == (8, 600, 300) and folded.kernel_shape == (3, 300, 64)
+    grouped = ConvCall((8, 6, 4, 2), (3, 4, 1, 2), (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), np.dtype("float32"))
+    assert planner.fold(grouped)[1] == ()  # groups: the channels are not one block
+
+
+def test_measured_planning_keeps_the_fastest_and_says_so():
+    from rankconv.ops.convolution import _setup, conv_plan
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 11, 10, 3)), rng.standard_normal((3, 3, 3, 4))
+    expected = reference_conv(x, w, 1, "valid")
+    with use_algorithm("planner/measure"):
+        np.testing.assert_allclose(conv(x, w), expected, atol=1e-10)
+        name, reason = conv_plan(x.shape, w.shape, dtype="float64")
+        assert name in planner.applicable(_setup(x, w, 1, None, 1, 1)[2])
+        assert reason.startswith("measured fastest")
+        np.testing.assert_allclose(conv(x, w), expected, atol=1e-10)
+    with pytest.raises(ValueError, match="'rules' or 'measure'"):
+        planner.set_conv_planning("fastest")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -360,9 +360,22 @@ def _pool_args(config):
     return dict(pool_size=pool, strides=config["strides"], padding=config["padding"], data_format=config["data_format"])
 
 
-@settings(max_examples=60)
+@pytest.fixture(params=["compiled", "numpy"])
+def pooling_kernels(request):
+    """Pooling runs on compiled kernels where numba is on; the NumPy fallback must agree too."""
+    from rankconv.ops import jit
+
+    saved = jit._enabled
+    jit._enabled = saved and request.param == "compiled"
+    if request.param == "compiled" and not jit._enabled:
+        pytest.skip(f"compiled kernels unavailable: {jit.unavailable_reason()}")
+    yield request.param
+    jit._enabled = saved
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=pool_configs(), seed=seeds)
-def test_max_pool_matches_reference_and_finite_differences(config, seed):
+def test_max_pool_matches_reference_and_finite_differences(pooling_kernels, config, seed):
     x = distinct(np.random.default_rng(seed), config["shape"])  # no ties inside a window
     expected = reference_pool(
         x, config["pool_size"], config["strides"], config["padding"], config["data_format"], "max"
@@ -370,9 +383,9 @@ def test_max_pool_matches_reference_and_finite_differences(config, seed):
     check_op(lambda t: ops.max_pool(t, **_pool_args(config)), (x,), (0,), expected, seed)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=pool_configs(), seed=seeds)
-def test_average_pool_matches_reference_and_finite_differences(config, seed):
+def test_average_pool_matches_reference_and_finite_differences(pooling_kernels, config, seed):
     x = np.random.default_rng(seed).standard_normal(config["shape"])
     expected = reference_pool(
         x, config["pool_size"], config["strides"], config["padding"], config["data_format"], "average"
@@ -380,7 +393,7 @@ def test_average_pool_matches_reference_and_finite_differences(config, seed):
     check_op(lambda t: ops.average_pool(t, **_pool_args(config)), (x,), (0,), expected, seed)
 
 
-def test_same_average_pool_leaves_padding_out_of_the_count():
+def test_same_average_pool_leaves_padding_out_of_the_count(pooling_kernels):
     x = np.arange(1.0, 6.0).reshape(1, 5, 1)
     # ceil(5 / 2) = 3 windows; one zero of padding goes after: [1, 2], [3, 4], [5]
     np.testing.assert_allclose(ops.average_pool(x, 2, 2, "same")[0, :, 0], [1.5, 3.5, 5.0])
@@ -391,7 +404,7 @@ def test_same_average_pool_leaves_padding_out_of_the_count():
     np.testing.assert_allclose(g, [1 / 2 + 1 / 3, 1 / 2 + 2 / 3, 1, 2 / 3 + 1 / 2, 1 / 3 + 1 / 2])
 
 
-def test_same_max_pool_never_picks_the_padding():
+def test_same_max_pool_never_picks_the_padding(pooling_kernels):
     x = -np.arange(1.0, 6.0).reshape(1, 5, 1)  # all negative: a zero pad would win
     np.testing.assert_array_equal(ops.max_pool(x, 3, 1, "same")[0, :, 0], [-1, -1, -2, -3, -4])
     np.testing.assert_array_equal(grad(lambda t: ops.sum(ops.max_pool(t, 3, 1, "same")))(x)[0, :, 0], [2, 1, 1, 1, 0])
@@ -430,3 +443,19 @@ def test_pool_errors(op):
         op(np.ones((1, 2, 3, 1)), 3)
     with pytest.raises(ValueError, match="padding"):
         op(np.ones((1, 6, 1)), 2, padding="causal")
+
+
+def test_max_pool_ties_nan_and_dtype(pooling_kernels):
+    """The first maximum of a window (in tap order) takes its gradient; NaN wins a window, as in
+    np.maximum; float32 stays float32."""
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    y = ops.max_pool(x, 2, 2)
+    assert y.dtype == np.float32 and np.isnan(y[0, 0, 0, 1]) and (y[0, ..., 0] == 0).all()
+    g = grad(lambda t: ops.sum(ops.max_pool(t, 2, 2)))(x[..., :1])
+    expected = np.zeros((4, 4))
+    expected[::2, ::2] = 1  # every window is a tie of zeros: its first cell takes the gradient
+    np.testing.assert_array_equal(g[0, :, :, 0], expected)
+    z = ops.average_pool(np.ones((2, 5, 3, 4, 3), np.float32), (2, 2, 2), 1, "same", "channels_first")
+    assert z.dtype == np.float32 and z.shape == (2, 5, 3, 4, 3)
+    np.testing.assert_allclose(z, 1, rtol=1e-6)

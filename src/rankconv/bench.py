@@ -44,10 +44,11 @@ from rankconv.ops import conv, conv_plan, conv_vjp
 class Case:
     name: str
     x_shape: tuple  # channels-last
-    kernel_shape: tuple  # Keras layout
+    kernel_shape: tuple  # Keras layout; for pooling, the window; for "mobilenet", its depthwise kernel
     strides: int | tuple = 1
     padding: str = "valid"
     dilations: tuple = (1,)  # one convolution per entry, chained (the WaveNet stack)
+    kind: str = "conv"  # "conv", "max_pool", "average_pool", or "mobilenet" (1x1 -> depthwise -> 1x1)
 
 
 CONV_CASES = [
@@ -71,6 +72,18 @@ CONV_CASES = [
         "Conv4D 3^4 8^4 16->16, batch 2 (PyTorch: 3 Conv3D)", (2, 8, 8, 8, 8, 16), (3, 3, 3, 3, 16, 16), padding="same"
     ),
     Case("Long-kernel Conv1D k255 len 4096 32->32, batch 8", (8, 4096, 32), (255, 32, 32), padding="same"),
+    Case("lifted seed Conv2D(64, (3, 300)) on 600x300x1, batch 32", (32, 600, 300, 1), (3, 300, 1, 64)),
+    Case("grayscale first layer 28x28x1 -> 32, 3x3, batch 64", (64, 28, 28, 1), (3, 3, 1, 32)),
+    Case("Depthwise 5x5 32x32 128 groups, batch 32", (32, 32, 32, 128), (5, 5, 1, 128), padding="same"),
+    Case("MaxPooling2D 2x2 32x32x64, batch 32", (32, 32, 32, 64), (2, 2), 2, kind="max_pool"),
+    Case("MaxPooling2D 3x3 stride 2 32x32x64, batch 32", (32, 32, 32, 64), (3, 3), 2, kind="max_pool"),
+    Case(
+        "MobileNet block 1x1 64->128, dw 3x3, 1x1 128->64 on 32x32, batch 16",
+        (16, 32, 32, 64),
+        (3, 3, 1, 128),
+        padding="same",
+        kind="mobilenet",
+    ),
 ]
 
 
@@ -105,6 +118,27 @@ def blas_info() -> list[dict]:
     ]
 
 
+def cpu_info() -> dict:
+    """The CPU's model, its widest vector unit (AVX-512, AVX2, ...) and whether numba kernels run."""
+    from rankconv.ops import jit
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name") and model in ("", platform.machine()):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith(("flags", "Features")):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    unit = next(
+        (name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "NEON")) if flag in flags), "?"
+    )
+    compiled = "numba" if jit.enabled() else f"off ({jit.unavailable_reason()})"
+    return {"cpu": model, "vector_unit": unit, "compiled_kernels": compiled}
+
+
 def pin_threads(threads: int):
     import threadpoolctl
     import torch
@@ -128,6 +162,15 @@ def _pairs(case: Case, dilation: int):
 
 
 def flops(case: Case) -> int:
+    """2 × multiply-adds of the case's convolutions (pooling: one operation per tap and cell)."""
+    if case.kind in ("max_pool", "average_pool"):
+        out = _pool_output(case)
+        return case.x_shape[0] * math.prod(out) * math.prod(case.kernel_shape) * case.x_shape[-1]
+    if case.kind == "mobilenet":
+        batch, *spatial, channels = case.x_shape
+        expanded = case.kernel_shape[-1]
+        cells = batch * math.prod(spatial)
+        return 2 * cells * (2 * channels * expanded + math.prod(case.kernel_shape[:-2]) * expanded)
     total = 0
     for d in case.dilations:
         rank = len(case.x_shape) - 2
@@ -140,17 +183,70 @@ def flops(case: Case) -> int:
     return total
 
 
+def _pool_output(case: Case) -> tuple:
+    rank = len(case.x_shape) - 2
+    strides = utils.normalize_tuple(case.strides, rank, "strides")
+    return tuple(
+        utils.conv_output_length(n, k, case.padding, s, 1)
+        for n, k, s in zip(case.x_shape[1:-1], case.kernel_shape, strides)
+    )
+
+
 def arrays(case: Case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    if case.kind in ("max_pool", "average_pool"):
+        return x, None
+    if case.kind == "mobilenet":
+        channels, expanded = case.x_shape[-1], case.kernel_shape[-1]
+        w1 = rng.standard_normal((1, 1, channels, expanded), dtype=np.float32) / np.float32(math.sqrt(channels))
+        wd = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(3.0)
+        w2 = rng.standard_normal((1, 1, expanded, channels), dtype=np.float32) / np.float32(math.sqrt(expanded))
+        return x, (w1, wd, w2)
     w = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(
         math.sqrt(math.prod(case.kernel_shape[:-1]))
     )
     return x, w
 
 
+def _rankconv_pool_functions(case: Case, x):
+    from rankconv import ops
+
+    pool = ops.max_pool if case.kind == "max_pool" else ops.average_pool
+    args = (case.kernel_shape, case.strides, case.padding)
+    y = pool(x, *args)
+    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+    # the VJP as the training loop calls it: (output gradient, output, input, arguments)
+    return (lambda: pool(x, *args)), (lambda: pool.vjp(g, pool(x, *args), x, *args))
+
+
+def _rankconv_mobilenet_functions(case: Case, x, weights):
+    w1, wd, w2 = weights
+
+    def forward():
+        h1 = conv(x, w1)
+        h2 = conv(h1, wd, 1, case.padding)
+        return conv(h2, w2), (h1, h2)
+
+    y, _ = forward()
+    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+
+    def forward_backward():
+        _, (h1, h2) = forward()
+        g2, dw2 = conv_vjp(g, h2, w2)
+        g1, dwd = conv_vjp(g2, h1, wd, 1, case.padding)
+        gx, dw1 = conv_vjp(g1, x, w1)
+        return gx, (dw1, dwd, dw2)
+
+    return (lambda: forward()[0]), forward_backward
+
+
 def rankconv_functions(case: Case, x, w):
     """(forward, forward_backward) closures for rankconv on this case."""
+    if case.kind in ("max_pool", "average_pool"):
+        return _rankconv_pool_functions(case, x)
+    if case.kind == "mobilenet":
+        return _rankconv_mobilenet_functions(case, x, w)
 
     def forward():
         h = x
@@ -177,6 +273,13 @@ def rankconv_functions(case: Case, x, w):
 
 def algorithms(case: Case) -> str:
     """The planner's choices for the case's (first) convolution: forward / backward."""
+    if case.kind in ("max_pool", "average_pool"):
+        from rankconv.ops import jit
+
+        return "compiled kernel" if jit.enabled() else "numpy"
+    if case.kind == "mobilenet":
+        depthwise = conv_plan(case.x_shape[:-1] + case.kernel_shape[-1:], case.kernel_shape, 1, ((1, 1), (1, 1)))[0]
+        return f"pointwise, {depthwise}, pointwise"
     rank = len(case.x_shape) - 2
     strides = utils.normalize_tuple(case.strides, rank, "strides")
     d = case.dilations[0]
@@ -184,10 +287,72 @@ def algorithms(case: Case) -> str:
     return f"{conv_plan(*args)[0]}/{conv_plan(*args, backward=True)[0]}"
 
 
+def _torch_forward_pair(run, inputs, g_t):
+    """PyTorch's forward (the faster of no_grad and recording: see the module docstring) and
+    forward+backward closures for `run(*inputs)`."""
+    import torch
+
+    requiring = [t.clone().requires_grad_() for t in inputs]
+
+    def forward_no_grad():
+        with torch.no_grad():
+            return run(*inputs)
+
+    def forward_recording():
+        return run(*requiring)
+
+    forward_no_grad.alternative = forward_recording
+
+    def forward_backward():
+        for t in requiring:
+            t.grad = None
+        run(*requiring).backward(g_t)
+        return [t.grad for t in requiring]
+
+    return forward_no_grad, forward_backward
+
+
+def _torch_tensor(array):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array)).clone()
+
+
+def _torch_other_functions(case: Case, x, w):
+    import torch
+
+    functional = torch.nn.functional
+    x_t = _torch_tensor(np.moveaxis(x, -1, 1))
+    if case.kind in ("max_pool", "average_pool"):
+        pool = functional.max_pool2d if case.kind == "max_pool" else functional.avg_pool2d
+        assert case.padding == "valid" and len(case.x_shape) == 4, "PyTorch rows cover 2-D valid pooling"
+
+        def run(h):
+            return pool(h, case.kernel_shape, case.strides)
+
+        inputs = [x_t]
+    else:  # mobilenet
+        weights = [_torch_tensor(np.transpose(array, (3, 2, 0, 1))) for array in w]
+        channels = w[1].shape[-1]
+
+        def run(h, w1, wd, w2):
+            h = functional.conv2d(h, w1)
+            h = functional.conv2d(h, wd, padding=1, groups=channels)
+            return functional.conv2d(h, w2)
+
+        inputs = [x_t, *weights]
+    with torch.no_grad():
+        y = run(*inputs)
+    g_t = _torch_tensor(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32))
+    return _torch_forward_pair(run, inputs, g_t)
+
+
 def torch_functions(case: Case, x, w):
     """(forward, forward_backward) closures for PyTorch on this case, channels-first, own memory."""
     import torch
 
+    if case.kind != "conv":
+        return _torch_other_functions(case, x, w)
     functional = torch.nn.functional
     rank = x.ndim - 2
     strides = utils.normalize_tuple(case.strides, rank, "strides")
@@ -464,8 +629,33 @@ def predict_row(mr_dir: str, repeats: int) -> dict:
 # ----------------------------------------------------------------------------- the report
 
 
+def algorithm_times(case: Case, x, w, repeats: int) -> dict:
+    """Every algorithm that can compute a convolution case, forced in turn: name -> {"forward": ms,
+    "fwd+bwd": ms} (the planner's regret is its choice's time over the best of these)."""
+    from rankconv.ops import planner
+    from rankconv.ops.convolution import _setup
+
+    rank = len(case.x_shape) - 2
+    strides = utils.normalize_tuple(case.strides, rank, "strides")
+    d = case.dilations[0]
+    call = _setup(x, w, strides, _pairs(case, d), 1, d)[2]
+    times = {}
+    for name in planner.applicable(call):
+        with planner.conv_algorithm(name):
+            forward, forward_backward = rankconv_functions(case, x, w)
+            times[name] = {"forward": median_ms(forward, repeats), "fwd+bwd": median_ms(forward_backward, repeats)}
+    return times
+
+
 def conv_rows(
-    cases, repeats: int, threads: int, roofline: float, memory: bool, progress, forward_only: bool = False
+    cases,
+    repeats: int,
+    threads: int,
+    roofline: float,
+    memory: bool,
+    progress,
+    forward_only: bool = False,
+    regret: bool = True,
 ) -> list[dict]:
     rows = []
     for case in cases:
@@ -487,6 +677,14 @@ def conv_rows(
                 "ratio": theirs_ms / ours_ms,
                 "gflops": work / (ours_ms * 1e-3) / 1e9,
                 "roofline": work / (ours_ms * 1e-3) / 1e9 / roofline,
+            }
+        if regret and case.kind == "conv":
+            times = algorithm_times(case, x, w, max(1, min(repeats, 3)))
+            row["algorithms"] = times
+            row["regret"] = {
+                label: row[label]["rankconv_ms"]
+                / min([row[label]["rankconv_ms"], *(t[label] for t in times.values() if label in t)])
+                for label, *_ in passes
             }
         if memory and forward_only:
             row["forward_peak_mb"] = {
@@ -511,6 +709,8 @@ def _machine_lines(machine: dict) -> list[str]:
         f"machine: {machine['machine']}, {machine['cores']} cores, Python {machine['python']}, NumPy {machine['numpy']}, "
         f"torch {machine['torch']}; threads {machine['threads']}",
         f"NumPy BLAS: {machine['blas']}; OPENBLAS_CORETYPE={machine['openblas_coretype']}",
+        f"CPU: {machine.get('cpu', '?')}, vector unit {machine.get('vector_unit', '?')}; compiled kernels: "
+        f"{machine.get('compiled_kernels', '?')}",
         f"sgemm roofline (2048^3 float32, this run): {machine['roofline_gflops']:.0f} GFLOP/s",
         f"median of {machine['repeats']} runs after warm-up; ratio = PyTorch ms / rankconv ms (> 1: rankconv faster)",
         "",
@@ -562,6 +762,14 @@ def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
                     f"{r['pytorch_ms']:10.2f} {r['ratio']:6.2f} {r['gflops']:8.0f} {r['roofline']:8.0%} "
                     f"{memory:>19}  {row['algorithm'] if label == 'forward' else ''}"
                 )
+            if row.get("algorithms"):
+                each = ", ".join(
+                    f"{name} {t['forward']:.2f}/{t['fwd+bwd']:.2f}" for name, t in sorted(row["algorithms"].items())
+                )
+                lines.append(
+                    f"{'':54}   every algorithm, ms fwd/fwd+bwd: {each}; regret {row['regret']['forward']:.2f} / "
+                    f"{row['regret']['fwd+bwd']:.2f}"
+                )
         forward = [row["forward"]["ratio"] for row in rows]
         both = [row["fwd+bwd"]["ratio"] for row in rows]
         lines += [
@@ -569,6 +777,9 @@ def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
             f"geometric mean ratio: forward {_geomean(forward):.2f}, forward+backward {_geomean(both):.2f}; "
             f"lowest: forward {min(forward):.2f}, forward+backward {min(both):.2f}",
         ]
+        regrets = [value for row in rows for value in row.get("regret", {}).values()]
+        if regrets:
+            lines.append(f"planner regret (chosen / best algorithm): highest {max(regrets):.2f}")
         memory_ratios = [
             row["peak_mb"]["rankconv"] / row["peak_mb"]["pytorch"]
             for row in rows
@@ -605,6 +816,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=["conv", "train"], help="run only the convolution or the training rows")
     parser.add_argument("--cases", help="comma-separated substrings: run only convolution cases whose name matches")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument(
+        "--no-regret", action="store_true", help="skip timing every applicable algorithm per case (the regret column)"
+    )
     default_mr = os.environ.get("RANKCONV_MR_DIR", os.path.join("..", "shared", "data", "mr"))
     parser.add_argument("--mr", default=default_mr, help="MR data folder for the epoch row (default %(default)s)")
     parser.add_argument("--mr-repeats", type=int, default=5, help="timed MR epochs per library (default 5)")
@@ -651,6 +865,7 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "blas": blas_info(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        **cpu_info(),
         "roofline_gflops": roofline,
         "repeats": args.repeats,
     }
@@ -660,7 +875,16 @@ def main(argv=None) -> int:
     rows = (
         []
         if args.only == "train"
-        else conv_rows(cases, args.repeats, args.threads, roofline, not args.no_memory, progress, args.forward_only)
+        else conv_rows(
+            cases,
+            args.repeats,
+            args.threads,
+            roofline,
+            not args.no_memory,
+            progress,
+            args.forward_only,
+            regret=not args.no_regret,
+        )
     )
     training = [] if args.only == "conv" or args.forward_only else train_rows(args.repeats, args.mr, args.mr_repeats)
     print(format_forward_report(machine, rows) if args.forward_only else format_report(machine, rows, training))

@@ -6,8 +6,9 @@ records its vector-Jacobian product.
 """
 
 from rankconv.ops.autodiff import GradientTape, Tracer, Variable, grad, stop_gradient, value_and_grad
-from rankconv.ops.conv_common import set_conv_workspace
+from rankconv.ops.conv_common import get_num_threads, set_conv_workspace, set_num_threads
 from rankconv.ops.convolution import conv_general, conv_general_vjp, conv_plan, conv_vjp
+from rankconv.ops.jit import set_jit
 from rankconv.ops.nn import (
     average_pool,
     conv,
@@ -77,4 +78,10 @@ from rankconv.ops.numpy_ops import (
     where,
     zeros_like,
 )
-from rankconv.ops.planner import conv_algorithm, get_conv_algorithm, set_conv_algorithm
+from rankconv.ops.planner import (
+    conv_algorithm,
+    get_conv_algorithm,
+    get_conv_planning,
+    set_conv_algorithm,
+    set_conv_planning,
+)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from rankconv import utils
-from rankconv.ops import convolution
+from rankconv.ops import convolution, jit, kernels
 from rankconv.ops.autodiff import primitive
 
 
@@ -149,8 +149,34 @@ conv.__doc__ = convolution.conv.__doc__
 
 # ----------------------------------------------------------------------------- pooling
 # Pooling is rank-generic like convolution: a window of `pool_size` taps slides with `strides`
-# over every spatial axis. For each tap, the inputs it reads form one strided view of the padded
-# input, so forward and backward are loops over taps of whole-array operations.
+# over every spatial axis. For ranks 1 to 3, compiled kernels (`rankconv.ops.kernels`, numba) do
+# it in one pass with the padding as index arithmetic; elsewhere, and with compiled kernels off,
+# NumPy: for each tap, the inputs it reads form one strided view of the padded input, so forward
+# and backward are loops over taps of whole-array operations.
+
+
+def _compiled(rank: int, dtype) -> bool:
+    return rank <= 3 and dtype in (np.float32, np.float64) and jit.enabled()
+
+
+def _pool_kernel_arguments(xl, pool_size, strides, pairs):
+    """The compiled kernels' view of a pooling call: rank-3 input, window and geometry arrays."""
+    rank = len(pool_size)
+    x3 = np.ascontiguousarray(kernels.as_rank3(xl, rank))
+    pool = np.array((1,) * (3 - rank) + tuple(pool_size), dtype=np.int64)
+    geometry = kernels.geometry(strides, (1,) * rank, [lo for lo, _ in pairs], (1,) * rank)
+    return x3, pool, geometry
+
+
+def _axis_counts(spatial, pool_size, strides, pairs, out, dtype):
+    """Per axis (rank 3, unit axes first): how many taps of the window at each output position
+    land inside the input."""
+    fill = 3 - len(spatial)
+    counts = [np.ones(1, dtype=dtype)] * fill
+    for n, k, s, (lo, _), o in zip(spatial, pool_size, strides, pairs, out):
+        starts = np.arange(o) * s - lo
+        counts.append((np.minimum(starts + k, n) - np.maximum(starts, 0)).astype(dtype))
+    return counts
 
 
 def _pool_geometry(shape, pool_size, strides, padding, data_format):
@@ -194,7 +220,15 @@ def _padded(x, pairs, fill):
 def _max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     x = _float(inputs)
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
-    padded = _padded(_channels_last(x, data_format), pairs, -np.inf)
+    xl = _channels_last(x, data_format)
+    if _compiled(len(out), x.dtype):
+        x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
+        y = np.empty((x.shape[0], *((1,) * (3 - len(out)) + out), xl.shape[-1]), dtype=x.dtype)
+        kernels.run_rows(
+            lambda r0, r1: kernels.max_pool_forward(x3, y, pool, geometry, r0, r1), y.shape[0] * y.shape[1]
+        )
+        return _from_channels_last(y.reshape(x.shape[0], *out, xl.shape[-1]), data_format)
+    padded = _padded(xl, pairs, -np.inf)
     views = _tap_views(padded, pool_size, strides, out)
     y = padded[next(views)].copy()
     for index in views:
@@ -205,8 +239,16 @@ def _max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None
 def _max_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_format=None):
     x = _float(inputs)
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
-    padded = _padded(_channels_last(x, data_format), pairs, -np.inf)
+    xl = _channels_last(x, data_format)
     g, r = _channels_last(g, data_format), _channels_last(r, data_format)
+    if _compiled(len(out), x.dtype):
+        x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
+        g3 = np.ascontiguousarray(kernels.as_rank3(g, len(out)), dtype=x3.dtype)
+        dx = np.zeros(x3.shape, dtype=x3.dtype)
+        # windows overlap, so the kernel scatters: whole samples per thread
+        kernels.run_rows(lambda n0, n1: kernels.max_pool_backward(x3, g3, dx, pool, geometry, n0, n1), x3.shape[0])
+        return (_from_channels_last(dx.reshape(xl.shape), data_format),)
+    padded = _padded(xl, pairs, -np.inf)
     dx = np.zeros(padded.shape, dtype=g.dtype)
     unclaimed = np.ones(r.shape, dtype=bool)  # the first maximum in each window takes the gradient
     for index in _tap_views(padded, pool_size, strides, out):
@@ -233,6 +275,14 @@ def _average_pool(inputs, pool_size, strides=None, padding="valid", data_format=
     x = _float(inputs)
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
     xl = _channels_last(x, data_format)
+    if _compiled(len(out), x.dtype):
+        x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
+        counts = _axis_counts(xl.shape[1:-1], pool_size, strides, pairs, out, x.dtype)
+        y = np.empty((x.shape[0], *((1,) * (3 - len(out)) + out), xl.shape[-1]), dtype=x.dtype)
+        kernels.run_rows(
+            lambda r0, r1: kernels.average_pool_forward(x3, y, pool, geometry, *counts, r0, r1), y.shape[0] * y.shape[1]
+        )
+        return _from_channels_last(y.reshape(x.shape[0], *out, xl.shape[-1]), data_format)
     padded = _padded(xl, pairs, 0)
     y = np.zeros((x.shape[0], *out, xl.shape[-1]), dtype=x.dtype)
     for index in _tap_views(padded, pool_size, strides, out):
@@ -245,6 +295,17 @@ def _average_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", da
     x = _float(inputs)
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
     xl_shape = _channels_last(x, data_format).shape
+    if _compiled(len(out), x.dtype):
+        rank = len(out)
+        g3 = _channels_last(np.asarray(g, dtype=x.dtype), data_format)
+        counts = _axis_counts(xl_shape[1:-1], pool_size, strides, pairs, out, x.dtype)
+        g3, pool, geometry = _pool_kernel_arguments(g3, pool_size, strides, pairs)
+        dx = np.empty((xl_shape[0], *((1,) * (3 - rank) + xl_shape[1:-1]), xl_shape[-1]), dtype=x.dtype)
+        kernels.run_rows(
+            lambda r0, r1: kernels.average_pool_backward(g3, dx, pool, geometry, *counts, r0, r1),
+            dx.shape[0] * dx.shape[1],
+        )
+        return (_from_channels_last(dx.reshape(xl_shape), data_format),)
     g = _channels_last(g, data_format) / _average_counts(xl_shape, pool_size, strides, pairs, out, g.dtype)
     padded_shape = (xl_shape[0], *(n + lo + hi for n, (lo, hi) in zip(xl_shape[1:-1], pairs)), xl_shape[-1])
     dx = np.zeros(padded_shape, dtype=g.dtype)

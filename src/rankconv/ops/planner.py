@@ -1,15 +1,24 @@
 """Which algorithm computes a convolution: chosen per call signature by a cost model, cached.
 
-The rules, in order (the first that applies wins; `conv_plan` says which and why):
+First, axes the kernel spans whole are folded into channels (the seed's equivalence used on the
+package itself): where the kernel covers a whole unpadded, undilated spatial axis and groups are
+1, that axis has one output position, and the call is the rank-(N-1) convolution of the input
+with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300, 1)` runs as
+`Conv1D(64, 3)` on `(600, 300)`. Then the rules, in order (the first that applies wins;
+`conv_plan` says which and why):
 
 1. "pointwise" — a 1×…×1 kernel on an unpadded input is a plain matrix product.
-2. "direct" — one input channel per group (depthwise): there is nothing for a matrix product to
-   contract, so each tap is a broadcast multiply-add.
+2. "depthwise_kernel" — one input channel per group and more than one group (depthwise): nothing
+   for a matrix product to contract, so a compiled kernel (numba) vectorised over channels; where
+   compiled kernels are off or the rank is above 3, "direct" (NumPy: one pass per tap).
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
-4. "implicit_gemm" — when even im2col's smallest blocks (one line of the first output axis per
+4. "direct_kernel" — windows too shallow for a matrix product (at most SHALLOW_DEPTH taps ×
+   channels per group, and at least SHALLOW_MIN_FILTERS filters per group: an image model's
+   first layer), when compiled kernels are on.
+5. "implicit_gemm" — when even im2col's smallest blocks (one line of the first output axis per
    thread) would exceed the workspace limit: no copy of the input at all.
-5. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
+6. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
    positions side by side and multiplies them by the kernel in one deep product (the backward
    pass: the input gradient as the transposed convolution, the kernel gradient as the gathered
    windows' transposed products with the output gradient).
@@ -20,6 +29,11 @@ case but the text CNN's 1-D forward passes (deep per-tap products), and mixing t
 more: after a multi-threaded BLAS call, OpenBLAS's idle threads spin for a while on the cores
 that im2col's threads need.
 
+`set_conv_planning("measure")` replaces the rules by measurement: the first call of each
+signature runs every applicable algorithm once, keeps the fastest (cuDNN's benchmark mode,
+FFTW's wisdom), and returns its result. It is off by default, so that a seeded run repeats
+exactly (different algorithms sum in different orders).
+
 The forward pass and the backward pass (both gradients) are planned separately; each decision
 is cached by the call's shapes, strides, padding, dilations and dtype.
 `set_conv_algorithm(name)` or `with conv_algorithm(name):` forces one algorithm (for tests and
@@ -29,13 +43,17 @@ benchmarks); a forced algorithm that cannot compute a call raises `ValueError` s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from rankconv.ops import compiled_conv, direct_conv, fft_conv, im2col, implicit_gemm, jit, pointwise_conv
 from rankconv.ops import conv_common as common
-from rankconv.ops import direct_conv, fft_conv, im2col, implicit_gemm, pointwise_conv
 
 
 @dataclass(frozen=True)
@@ -58,8 +76,22 @@ ALGORITHMS = {
         Algorithm("fft", fft_conv.applies, fft_conv.forward, fft_conv.vjp),
         Algorithm("direct", direct_conv.applies, direct_conv.forward, direct_conv.vjp),
         Algorithm("pointwise", pointwise_conv.applies, pointwise_conv.forward, pointwise_conv.vjp),
+        Algorithm(
+            "depthwise_kernel",
+            compiled_conv.depthwise_applies,
+            compiled_conv.depthwise_forward,
+            compiled_conv.depthwise_vjp,
+        ),
+        Algorithm(
+            "direct_kernel", compiled_conv.direct_applies, compiled_conv.direct_forward, compiled_conv.direct_vjp
+        ),
     )
 }
+
+# Rule 4: windows this shallow (taps × channels per group) with at least this many filters per
+# group go to the compiled direct kernel rather than to a matrix product.
+SHALLOW_DEPTH = 0
+SHALLOW_MIN_FILTERS = 8
 
 # Cost model constants (relative speeds measured on x86-64 with OpenBLAS; see benchmarks/).
 # FFT: time of the transforms in GEMM-flop equivalents per point·log2(points), and the
@@ -68,6 +100,7 @@ FFT_TRANSFORM_COST = 90.0
 FFT_PRODUCT_EFFICIENCY = 0.5
 
 _forced: str | None = None  # the process-wide choice (set_conv_algorithm)
+_planning = "rules"  # or "measure" (set_conv_planning)
 _local = threading.local()  # a `conv_algorithm` block's choice, in its own thread only
 _cache: dict = {}
 _lock = threading.Lock()
@@ -105,6 +138,82 @@ def conv_algorithm(name: str | None):
         stack.pop()
 
 
+def set_conv_planning(mode: str) -> None:
+    """ "rules" (the default: the cost model above) or "measure" (time every applicable algorithm on
+    the first call of each signature and keep the fastest; results may then differ between runs in
+    the last bits, as the algorithms sum in different orders)."""
+    global _planning
+    if mode not in ("rules", "measure"):
+        raise ValueError(f"`mode` must be 'rules' or 'measure'; received {mode!r}.")
+    _planning = mode
+
+
+def get_conv_planning() -> str:
+    return _planning
+
+
+def applicable(call: common.ConvCall) -> list[str]:
+    """Every algorithm that can compute `call` (after folding), in registry order."""
+    call = fold(call)[0]
+    return [name for name, algorithm in ALGORITHMS.items() if algorithm.applies(call) is None]
+
+
+# ----------------------------------------------------------------------------- folding spanned axes
+
+
+def foldable_axes(call: common.ConvCall) -> tuple[int, ...]:
+    """Spatial axes the kernel spans whole (unpadded, undilated, one output position), which can
+    merge into the channels: only with groups 1, and at least one spatial axis is kept."""
+    if call.groups != 1 or call.rank < 2:
+        return ()
+    axes = tuple(
+        axis
+        for axis in range(call.rank)
+        if call.kernel_spatial[axis] == call.x_shape[1 + axis] > 1
+        and call.pairs[axis] == (0, 0)
+        and call.lhs_dilation[axis] == 1
+        and call.rhs_dilation[axis] == 1
+    )
+    return axes[: call.rank - 1] if len(axes) == call.rank else axes
+
+
+def fold(call: common.ConvCall) -> tuple[common.ConvCall, tuple[int, ...]]:
+    """(the call with `foldable_axes` merged into the channels, those axes)."""
+    axes = foldable_axes(call)
+    if not axes:
+        return call, ()
+    keep = [axis for axis in range(call.rank) if axis not in axes]
+    merged = math.prod(call.x_shape[1 + axis] for axis in axes)
+    folded = dataclasses.replace(
+        call,
+        x_shape=(call.batch, *(call.x_shape[1 + a] for a in keep), merged * call.channels),
+        kernel_shape=(*(call.kernel_spatial[a] for a in keep), merged * call.channels_per_group, call.filters),
+        strides=tuple(call.strides[a] for a in keep),
+        pairs=tuple(call.pairs[a] for a in keep),
+        lhs_dilation=tuple(call.lhs_dilation[a] for a in keep),
+        rhs_dilation=tuple(call.rhs_dilation[a] for a in keep),
+    )
+    return folded, axes
+
+
+def _fold_arrays(x, kernel, call, folded, axes):
+    """x and kernel with the spanned axes moved next to the channels and merged into them (a copy
+    only where a spanned axis is not already the last spatial ones)."""
+    rank = call.rank
+    keep = [axis for axis in range(rank) if axis not in axes]
+    x_order = [0, *(1 + a for a in keep), *(1 + a for a in axes), rank + 1]
+    k_order = [*keep, *axes, rank, rank + 1]
+    x_folded = np.transpose(x, x_order).reshape(folded.x_shape)
+    kernel_folded = np.transpose(kernel, k_order).reshape(folded.kernel_shape)
+    return x_folded, kernel_folded, x_order, k_order
+
+
+def _unfold(array, order, shape):
+    """Inverse of `_fold_arrays` for a gradient: `array` (folded) back to `shape` in the original order."""
+    moved = array.reshape([shape[i] for i in order])
+    return np.ascontiguousarray(np.transpose(moved, np.argsort(order)))
+
+
 def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
     """Estimated work of the FFT algorithm, in the units of `call.flops` (GEMM flops): the
     transforms (input, output and kernel signals, each `points · log2(points)`) and the
@@ -125,41 +234,129 @@ def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
 def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     if pointwise_conv.applies(call) is None:
         return "pointwise", "the kernel is 1×…×1 on an unpadded input: one matrix product"
-    if direct_conv.applies(call) is None:
-        return "direct", "one input channel per group (depthwise): broadcast multiply-adds"
+    if call.channels_per_group == 1 and call.groups > 1:
+        why = compiled_conv.depthwise_applies(call)
+        if why is None:
+            return (
+                "depthwise_kernel",
+                "one input channel per group (depthwise): compiled kernel vectorised over channels",
+            )
+        return "direct", f"one input channel per group (depthwise): broadcast multiply-adds in NumPy ({why})"
     gemm = call.flops * (2 if backward else 1)
     fft = fft_cost(call, backward)
     if fft < gemm:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
+    depth = call.taps * call.channels_per_group
+    if (
+        depth <= SHALLOW_DEPTH
+        and call.filters // call.groups >= SHALLOW_MIN_FILTERS
+        and compiled_conv.direct_applies(call) is None
+    ):
+        return "direct_kernel", f"windows of {depth} values are too shallow for a matrix product: compiled kernel"
     if not im2col.fits(call):
         return "implicit_gemm", "one line of gathered windows per thread would exceed the workspace limit"
     return "im2col", "windows gathered in cache-sized blocks, one deep product each, on worker threads"
 
 
-def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
-    """(algorithm name, reason) for `call`; forced by `set_conv_algorithm`, else the cached rule."""
+def _key(call: common.ConvCall, backward: bool) -> tuple:
+    # the rules read these settings too (im2col's layout decides what fits)
+    return (
+        call,
+        backward,
+        common.WORKSPACE_BYTES,
+        common.THREADS,
+        im2col.SPLIT_FIRST_AXIS,
+        im2col.SPLIT_MIN_DEPTH,
+        jit.enabled(),
+        _planning,
+        SHALLOW_DEPTH,
+        SHALLOW_MIN_FILTERS,
+    )
+
+
+def _remember(key, decision) -> None:
+    with _lock:
+        if len(_cache) > 4096:
+            _cache.clear()
+        _cache[key] = decision
+
+
+def _plan_folded(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     forced = get_conv_algorithm()
     if forced is not None:
         reason = ALGORITHMS[forced].applies(call)
         if reason is not None:
             raise ValueError(f"The forced convolution algorithm {forced!r} cannot compute this call: {reason}.")
         return forced, "forced by set_conv_algorithm"
-    # the rules read these settings too (im2col's layout decides what fits)
-    key = (call, backward, common.WORKSPACE_BYTES, common.THREADS, im2col.SPLIT_FIRST_AXIS, im2col.SPLIT_MIN_DEPTH)
+    key = _key(call, backward)
     with _lock:
         decision = _cache.get(key)
     if decision is None:
+        if _planning == "measure":  # not measured yet: the rules say what it would be
+            return _decide(call, backward)
         decision = _decide(call, backward)
-        with _lock:
-            if len(_cache) > 4096:
-                _cache.clear()
-            _cache[key] = decision
+        _remember(key, decision)
     return decision
 
 
+def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
+    """(algorithm name, reason) for `call`; forced by `set_conv_algorithm`, else the cached rule
+    (or, in measured planning, the measured choice once the signature has run)."""
+    folded, axes = fold(call)
+    name, reason = _plan_folded(folded, backward)
+    if axes:
+        shown = ", ".join(str(a) for a in axes)
+        reason = f"the kernel spans spatial axis {shown} whole: folded into the channels, then {reason}"
+    return name, reason
+
+
+def _measured(call: common.ConvCall, backward: bool, run) -> object:
+    """Measured planning: on a signature's first call, run every applicable algorithm once
+    (`run(name)`), remember the fastest and return its result; later calls run the remembered one."""
+    key = _key(call, backward)
+    with _lock:
+        decision = _cache.get(key)
+    if decision is not None or get_conv_algorithm() is not None:
+        return run(_plan_folded(call, backward)[0])
+    best = None
+    for name, algorithm in ALGORITHMS.items():
+        if algorithm.applies(call) is not None:
+            continue
+        start = time.perf_counter()
+        result = run(name)
+        seconds = time.perf_counter() - start
+        if best is None or seconds < best[1]:
+            best = (name, seconds, result)
+    _remember(key, (best[0], f"measured fastest ({best[1] * 1e3:.3g} ms on its first call)"))
+    return best[2]
+
+
 def forward(x, kernel, call: common.ConvCall):
-    return ALGORITHMS[plan(call)[0]].forward(x, kernel, call)
+    folded, axes = fold(call)
+    if axes:
+        x, kernel, _, _ = _fold_arrays(x, kernel, call, folded, axes)
+        y = forward(x, kernel, folded)
+        spatial = list(call.output_spatial)
+        return y.reshape(call.batch, *spatial, call.filters)
+
+    def run(name):
+        return ALGORITHMS[name].forward(x, kernel, call)
+
+    if _planning == "measure":
+        return _measured(call, False, run)
+    return run(plan(call)[0])
 
 
 def vjp(grad, x, kernel, call: common.ConvCall):
-    return ALGORITHMS[plan(call, backward=True)[0]].vjp(grad, x, kernel, call)
+    folded, axes = fold(call)
+    if axes:
+        x_folded, kernel_folded, x_order, k_order = _fold_arrays(x, kernel, call, folded, axes)
+        d_x, d_kernel = vjp(grad.reshape(folded.output_shape), x_folded, kernel_folded, folded)
+        return _unfold(d_x, x_order, x.shape), _unfold(d_kernel, k_order, kernel.shape)
+
+    def run(name):
+        return ALGORITHMS[name].vjp(grad, x, kernel, call)
+
+    if _planning == "measure":
+        return _measured(call, True, run)
+    return run(plan(call, backward=True)[0])

@@ -1,0 +1,103 @@
+"""The compiled convolution algorithms: `depthwise_kernel` and `direct_kernel` (numba, ranks 1-3).
+
+- "depthwise_kernel": one input channel per group (depthwise, any depth multiplier m), vectorised
+  over channels. It replaces the NumPy "direct" algorithm, which makes one pass over the output
+  per tap.
+- "direct_kernel": any groups, vectorised over each group's filters; for windows too shallow for a
+  deep matrix product (the first layer of an image model: 1 or 3 input channels).
+
+Both read the input in place — padding, cropping and input dilation are index arithmetic, never a
+copy — and compute the input gradient as a gather (each input cell sums over the outputs it
+feeds), so threads never write the same cell. The kernel gradient is summed per thread, then over
+threads in a fixed order. Kernels in `rankconv.ops.kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rankconv.ops import conv_common as common
+from rankconv.ops import jit, kernels
+
+
+def _applies(call: common.ConvCall) -> str | None:
+    reason = jit.unavailable_reason()
+    if reason is not None:
+        return reason
+    if call.rank > 3:
+        return f"compiled kernels cover ranks 1 to 3; this call has rank {call.rank}"
+    return None
+
+
+def depthwise_applies(call: common.ConvCall) -> str | None:
+    if call.channels_per_group != 1:
+        return f"it needs one input channel per group (depthwise); this call has {call.channels_per_group}"
+    return _applies(call)
+
+
+def direct_applies(call: common.ConvCall) -> str | None:
+    return _applies(call)
+
+
+def _geometry(call: common.ConvCall) -> np.ndarray:
+    return kernels.geometry(call.strides, call.rhs_dilation, [lo for lo, _ in call.pairs], call.lhs_dilation)
+
+
+def _canonical(x, kernel, call: common.ConvCall, flat_kernel: bool):
+    x3 = np.ascontiguousarray(kernels.as_rank3(x, call.rank))
+    spatial = (1,) * (3 - call.rank) + call.kernel_spatial
+    w = kernel.reshape(*spatial, call.filters) if flat_kernel else kernel.reshape(*spatial, *kernel.shape[-2:])
+    return x3, np.ascontiguousarray(w)
+
+
+def _output3(call: common.ConvCall) -> tuple:
+    return (call.batch, *((1,) * (3 - call.rank) + call.output_spatial), call.filters)
+
+
+def _forward(kernel_function, flat_kernel, extra):
+    def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
+        x3, w = _canonical(x, kernel, call, flat_kernel)
+        y = np.empty(_output3(call), dtype=call.dtype)
+        geometry = _geometry(call)
+        argument = extra(call)
+        kernels.run_rows(lambda r0, r1: kernel_function(x3, w, y, geometry, argument, r0, r1), y.shape[0] * y.shape[1])
+        return y.reshape(call.output_shape)
+
+    return forward
+
+
+def _vjp(input_grad, kernel_grad, flat_kernel, extra):
+    def vjp(grad, x, kernel, call: common.ConvCall):
+        x3, w = _canonical(x, kernel, call, flat_kernel)
+        g = np.ascontiguousarray(grad.reshape(_output3(call)))
+        geometry = _geometry(call)
+        argument = extra(call)
+        dx = np.empty(x3.shape, dtype=call.dtype)
+        kernels.run_rows(lambda r0, r1: input_grad(g, w, dx, geometry, argument, r0, r1), x3.shape[0] * x3.shape[1])
+
+        def kernel_part(r0, r1):
+            dw = np.zeros(w.shape, dtype=call.dtype)
+            kernel_grad(x3, g, dw, geometry, argument, r0, r1)
+            return dw
+
+        parts = kernels.run_rows(kernel_part, g.shape[0] * g.shape[1])
+        dw = parts[0] if parts else np.zeros(w.shape, dtype=call.dtype)
+        for part in parts[1:]:
+            dw += part
+        return dx.reshape(x.shape), dw.reshape(kernel.shape)
+
+    return vjp
+
+
+def _multiplier(call):
+    return call.filters // call.channels
+
+
+def _groups(call):
+    return call.groups
+
+
+depthwise_forward = _forward(kernels.depthwise_forward, True, _multiplier)
+depthwise_vjp = _vjp(kernels.depthwise_input_grad, kernels.depthwise_kernel_grad, True, _multiplier)
+direct_forward = _forward(kernels.direct_forward, False, _groups)
+direct_vjp = _vjp(kernels.direct_input_grad, kernels.direct_kernel_grad, False, _groups)
