@@ -34,7 +34,10 @@ def test_every_case_computes_the_same_as_pytorch():
 
 def test_suite_runs_one_case_with_memory_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert bench.main(["--only", "conv", "--cases", "Conv2D 1x1", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
+    assert (
+        bench.main(["--only", "conv", "--cases", "Conv2D 1x1", "--repeats", "1", "--threads", "1", "--json", str(out)])
+        == 0
+    )
     report = capsys.readouterr().out
     assert "sgemm roofline" in report and "geometric mean ratio" in report and "pointwise/pointwise" in report
     assert "planner regret" in report and "vector unit" in report

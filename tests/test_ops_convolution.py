@@ -409,7 +409,10 @@ def test_planner_rules():
     with use_algorithm("planner/jit-off"):
         assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
     # one input channel with one group is an ordinary convolution, not a depthwise one
-    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] != "direct"
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] == "direct_kernel"
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32), backward=True)[0] == "implicit_gemm"
+    with use_algorithm("planner/jit-off"):
+        assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] == "im2col"
     assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"
     assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "im2col"
     # a kernel spanning a whole axis: that axis is folded into the channels (the seed's lift, undone)

@@ -49,6 +49,17 @@ def run_rows(work, rows: int) -> list:
     return common.run_parallel(lambda part: work(*part), row_parts(rows))
 
 
+@kernel
+def _cell(p, f, n):
+    """The cell of an axis of `n` cells, dilated by `f`, at dilated position `p`; -1 where `p` falls
+    outside or between cells. Integer division is slow, so undilated axes skip it."""
+    if f == 1:
+        return p if 0 <= p < n else -1
+    if p < 0 or p % f != 0 or p // f >= n:
+        return -1
+    return p // f
+
+
 # ----------------------------------------------------------------------------- depthwise convolution
 # One input channel per group: output channel c * m + j is input channel c times its own weight.
 # x: (N, D1, D2, D3, C); w: (K1, K2, K3, C * m); y: (N, O1, O2, O3, C * m).
@@ -67,20 +78,17 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
             for o3 in range(O3):
                 acc[:] = 0
                 for t1 in range(K1):
-                    p1 = o1 * s1 + t1 * d1 - lo1
-                    if p1 < 0 or p1 % f1 != 0 or p1 // f1 >= D1:
+                    i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
+                    if i1 < 0:
                         continue
-                    i1 = p1 // f1
                     for t2 in range(K2):
-                        p2 = o2 * s2 + t2 * d2 - lo2
-                        if p2 < 0 or p2 % f2 != 0 or p2 // f2 >= D2:
+                        i2 = _cell(o2 * s2 + t2 * d2 - lo2, f2, D2)
+                        if i2 < 0:
                             continue
-                        i2 = p2 // f2
                         for t3 in range(K3):
-                            p3 = o3 * s3 + t3 * d3 - lo3
-                            if p3 < 0 or p3 % f3 != 0 or p3 // f3 >= D3:
+                            i3 = _cell(o3 * s3 + t3 * d3 - lo3, f3, D3)
+                            if i3 < 0:
                                 continue
-                            i3 = p3 // f3
                             if m == 1:
                                 for c in range(C):
                                     acc[c] += x[n, i1, i2, i3, c] * w[t1, t2, t3, c]
@@ -108,20 +116,17 @@ def depthwise_input_grad(g, w, dx, geometry, m, r0, r1):
             for i3 in range(D3):
                 acc[:] = 0
                 for t1 in range(K1):
-                    q1 = i1 * f1 + lo1 - t1 * d1
-                    if q1 < 0 or q1 % s1 != 0 or q1 // s1 >= O1:
+                    o1 = _cell(i1 * f1 + lo1 - t1 * d1, s1, O1)
+                    if o1 < 0:
                         continue
-                    o1 = q1 // s1
                     for t2 in range(K2):
-                        q2 = i2 * f2 + lo2 - t2 * d2
-                        if q2 < 0 or q2 % s2 != 0 or q2 // s2 >= O2:
+                        o2 = _cell(i2 * f2 + lo2 - t2 * d2, s2, O2)
+                        if o2 < 0:
                             continue
-                        o2 = q2 // s2
                         for t3 in range(K3):
-                            q3 = i3 * f3 + lo3 - t3 * d3
-                            if q3 < 0 or q3 % s3 != 0 or q3 // s3 >= O3:
+                            o3 = _cell(i3 * f3 + lo3 - t3 * d3, s3, O3)
+                            if o3 < 0:
                                 continue
-                            o3 = q3 // s3
                             if m == 1:
                                 for c in range(C):
                                     acc[c] += g[n, o1, o2, o3, c] * w[t1, t2, t3, c]
@@ -147,20 +152,17 @@ def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
         for o2 in range(O2):
             for o3 in range(O3):
                 for t1 in range(K1):
-                    p1 = o1 * s1 + t1 * d1 - lo1
-                    if p1 < 0 or p1 % f1 != 0 or p1 // f1 >= D1:
+                    i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
+                    if i1 < 0:
                         continue
-                    i1 = p1 // f1
                     for t2 in range(K2):
-                        p2 = o2 * s2 + t2 * d2 - lo2
-                        if p2 < 0 or p2 % f2 != 0 or p2 // f2 >= D2:
+                        i2 = _cell(o2 * s2 + t2 * d2 - lo2, f2, D2)
+                        if i2 < 0:
                             continue
-                        i2 = p2 // f2
                         for t3 in range(K3):
-                            p3 = o3 * s3 + t3 * d3 - lo3
-                            if p3 < 0 or p3 % f3 != 0 or p3 // f3 >= D3:
+                            i3 = _cell(o3 * s3 + t3 * d3 - lo3, f3, D3)
+                            if i3 < 0:
                                 continue
-                            i3 = p3 // f3
                             if m == 1:
                                 for c in range(C):
                                     dw[t1, t2, t3, c] += x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c]
@@ -179,40 +181,46 @@ def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
 
 @kernel
 def direct_forward(x, w, y, geometry, groups, r0, r1):
+    """Output rows [r0, r1). Each output line (its last axis × filters) stays in cache while every
+    tap adds to it: taps outside, positions along the last axis inside, filters innermost."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
     O1, O2, O3, F = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     K1, K2, K3, cpg = w.shape[0], w.shape[1], w.shape[2], w.shape[3]
     fpg = F // groups
-    acc = np.empty(F, dtype=y.dtype)
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
-            for o3 in range(O3):
-                acc[:] = 0
-                for t1 in range(K1):
-                    p1 = o1 * s1 + t1 * d1 - lo1
-                    if p1 < 0 or p1 % f1 != 0 or p1 // f1 >= D1:
+            line = y[n, o1, o2]
+            line[:] = 0
+            for t1 in range(K1):
+                i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
+                if i1 < 0:
+                    continue
+                for t2 in range(K2):
+                    i2 = _cell(o2 * s2 + t2 * d2 - lo2, f2, D2)
+                    if i2 < 0:
                         continue
-                    i1 = p1 // f1
-                    for t2 in range(K2):
-                        p2 = o2 * s2 + t2 * d2 - lo2
-                        if p2 < 0 or p2 % f2 != 0 or p2 // f2 >= D2:
-                            continue
-                        i2 = p2 // f2
-                        for t3 in range(K3):
-                            p3 = o3 * s3 + t3 * d3 - lo3
-                            if p3 < 0 or p3 % f3 != 0 or p3 // f3 >= D3:
-                                continue
-                            i3 = p3 // f3
-                            for grp in range(groups):
-                                for ci in range(cpg):
-                                    v = x[n, i1, i2, i3, grp * cpg + ci]
-                                    base = grp * fpg
+                    cells = x[n, i1, i2]
+                    for t3 in range(K3):
+                        shift = t3 * d3 - lo3
+                        if f3 == 1:  # the outputs whose tap lands inside: one range, no test per cell
+                            first = max(0, (-shift + s3 - 1) // s3)
+                            last = min(O3, (D3 - 1 - shift) // s3 + 1) if D3 - 1 - shift >= 0 else 0
+                        else:
+                            first, last = 0, O3
+                        for grp in range(groups):
+                            base = grp * fpg
+                            for ci in range(cpg):
+                                channel = grp * cpg + ci
+                                weights = w[t1, t2, t3, ci]
+                                for o3 in range(first, last):
+                                    i3 = o3 * s3 + shift if f3 == 1 else _cell(o3 * s3 + shift, f3, D3)
+                                    if i3 < 0:
+                                        continue
+                                    v = cells[i3, channel]
                                     for f in range(fpg):
-                                        acc[base + f] += v * w[t1, t2, t3, ci, base + f]
-                for k in range(F):
-                    y[n, o1, o2, o3, k] = acc[k]
+                                        line[o3, base + f] += v * weights[base + f]
 
 
 @kernel
@@ -231,20 +239,17 @@ def direct_input_grad(g, w, dx, geometry, groups, r0, r1):
             for i3 in range(D3):
                 acc[:] = 0
                 for t1 in range(K1):
-                    q1 = i1 * f1 + lo1 - t1 * d1
-                    if q1 < 0 or q1 % s1 != 0 or q1 // s1 >= O1:
+                    o1 = _cell(i1 * f1 + lo1 - t1 * d1, s1, O1)
+                    if o1 < 0:
                         continue
-                    o1 = q1 // s1
                     for t2 in range(K2):
-                        q2 = i2 * f2 + lo2 - t2 * d2
-                        if q2 < 0 or q2 % s2 != 0 or q2 // s2 >= O2:
+                        o2 = _cell(i2 * f2 + lo2 - t2 * d2, s2, O2)
+                        if o2 < 0:
                             continue
-                        o2 = q2 // s2
                         for t3 in range(K3):
-                            q3 = i3 * f3 + lo3 - t3 * d3
-                            if q3 < 0 or q3 % s3 != 0 or q3 // s3 >= O3:
+                            o3 = _cell(i3 * f3 + lo3 - t3 * d3, s3, O3)
+                            if o3 < 0:
                                 continue
-                            o3 = q3 // s3
                             for grp in range(groups):
                                 base = grp * fpg
                                 for ci in range(cpg):
@@ -272,20 +277,17 @@ def direct_kernel_grad(x, g, dw, geometry, groups, r0, r1):
         for o2 in range(O2):
             for o3 in range(O3):
                 for t1 in range(K1):
-                    p1 = o1 * s1 + t1 * d1 - lo1
-                    if p1 < 0 or p1 % f1 != 0 or p1 // f1 >= D1:
+                    i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
+                    if i1 < 0:
                         continue
-                    i1 = p1 // f1
                     for t2 in range(K2):
-                        p2 = o2 * s2 + t2 * d2 - lo2
-                        if p2 < 0 or p2 % f2 != 0 or p2 // f2 >= D2:
+                        i2 = _cell(o2 * s2 + t2 * d2 - lo2, f2, D2)
+                        if i2 < 0:
                             continue
-                        i2 = p2 // f2
                         for t3 in range(K3):
-                            p3 = o3 * s3 + t3 * d3 - lo3
-                            if p3 < 0 or p3 % f3 != 0 or p3 // f3 >= D3:
+                            i3 = _cell(o3 * s3 + t3 * d3 - lo3, f3, D3)
+                            if i3 < 0:
                                 continue
-                            i3 = p3 // f3
                             for grp in range(groups):
                                 base = grp * fpg
                                 for ci in range(cpg):
@@ -341,6 +343,7 @@ def max_pool_backward(x, g, dx, pool, geometry, n0, n1):
     best = np.empty(C, dtype=x.dtype)
     where = np.empty(C, dtype=np.int64)
     for n in range(n0, n1):
+        flat = dx[n].reshape(-1)  # the sample's cells and channels, flat
         for o1 in range(O1):
             for o2 in range(O2):
                 for o3 in range(O3):
@@ -358,19 +361,15 @@ def max_pool_backward(x, g, dx, pool, geometry, n0, n1):
                                 i3 = o3 * s3 + t3 - lo3
                                 if i3 < 0 or i3 >= D3:
                                     continue
-                                cell = (i1 * D2 + i2) * D3 + i3
+                                offset = ((i1 * D2 + i2) * D3 + i3) * C
                                 for c in range(C):
                                     v = x[n, i1, i2, i3, c]
                                     if v > best[c] or (where[c] < 0 and v == best[c]):
                                         best[c] = v
-                                        where[c] = cell
+                                        where[c] = offset + c
                     for c in range(C):
-                        cell = where[c]
-                        if cell >= 0:
-                            i3 = cell % D3
-                            i2 = (cell // D3) % D2
-                            i1 = cell // (D2 * D3)
-                            dx[n, i1, i2, i3, c] += g[n, o1, o2, o3, c]
+                        if where[c] >= 0:
+                            flat[where[c]] += g[n, o1, o2, o3, c]
 
 
 @kernel
@@ -421,20 +420,17 @@ def average_pool_backward(g, dx, pool, geometry, counts1, counts2, counts3, r0, 
             for i3 in range(D3):
                 acc[:] = 0
                 for t1 in range(K1):
-                    q1 = i1 + lo1 - t1
-                    if q1 < 0 or q1 % s1 != 0 or q1 // s1 >= O1:
+                    o1 = _cell(i1 + lo1 - t1, s1, O1)
+                    if o1 < 0:
                         continue
-                    o1 = q1 // s1
                     for t2 in range(K2):
-                        q2 = i2 + lo2 - t2
-                        if q2 < 0 or q2 % s2 != 0 or q2 // s2 >= O2:
+                        o2 = _cell(i2 + lo2 - t2, s2, O2)
+                        if o2 < 0:
                             continue
-                        o2 = q2 // s2
                         for t3 in range(K3):
-                            q3 = i3 + lo3 - t3
-                            if q3 < 0 or q3 % s3 != 0 or q3 // s3 >= O3:
+                            o3 = _cell(i3 + lo3 - t3, s3, O3)
+                            if o3 < 0:
                                 continue
-                            o3 = q3 // s3
                             count = counts1[o1] * counts2[o2] * counts3[o3]
                             for c in range(C):
                                 acc[c] += g[n, o1, o2, o3, c] / count
