@@ -641,10 +641,26 @@ def algorithm_times(case: Case, x, w, repeats: int) -> dict:
     call = _setup(x, w, strides, _pairs(case, d), 1, d)[2]
     times = {}
     for name in planner.applicable(call):
+        # after a multi-threaded BLAS call OpenBLAS's idle threads spin for a while and slow the
+        # worker threads of the next algorithm: let them sleep first
+        time.sleep(0.5)
         with planner.conv_algorithm(name):
             forward, forward_backward = rankconv_functions(case, x, w)
             times[name] = {"forward": median_ms(forward, repeats), "fwd+bwd": median_ms(forward_backward, repeats)}
     return times
+
+
+def regret_of(row: dict, times: dict, label: str) -> float:
+    """The planner's choice over the best algorithm, both timed in the same loop (`times`), so that
+    noise between separate measurements is not read as regret. Where the forward and backward
+    passes chose different algorithms (not one of `times`), the row's own time stands for the choice."""
+    forward_choice, backward_choice = row["algorithm"].split("/")
+    best = min(t[label] for t in times.values())
+    if label == "forward" or forward_choice == backward_choice:
+        chosen = times.get(forward_choice, {}).get(label)
+        if chosen is not None:
+            return chosen / best
+    return max(1.0, row[label]["rankconv_ms"] / best)
 
 
 def conv_rows(
@@ -681,11 +697,7 @@ def conv_rows(
         if regret and case.kind == "conv":
             times = algorithm_times(case, x, w, max(1, min(repeats, 3)))
             row["algorithms"] = times
-            row["regret"] = {
-                label: row[label]["rankconv_ms"]
-                / min([row[label]["rankconv_ms"], *(t[label] for t in times.values() if label in t)])
-                for label, *_ in passes
-            }
+            row["regret"] = {label: regret_of(row, times, label) for label, *_ in passes}
         if memory and forward_only:
             row["forward_peak_mb"] = {
                 lib: peak_memory(case, lib, threads, "forward") for lib in ("rankconv", "pytorch")
