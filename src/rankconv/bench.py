@@ -278,7 +278,7 @@ def algorithms(case: Case) -> str:
 
         return "compiled kernel" if jit.enabled() else "numpy"
     if case.kind == "mobilenet":
-        depthwise = conv_plan(case.x_shape[:-1] + case.kernel_shape[-1:], case.kernel_shape, 1, ((1, 1), (1, 1)))[0]
+        depthwise = conv_plan(case.x_shape[:-1] + case.kernel_shape[-1:], case.kernel_shape, 1, _pairs(case, 1))[0]
         return f"pointwise, {depthwise}, pointwise"
     rank = len(case.x_shape) - 2
     strides = utils.normalize_tuple(case.strides, rank, "strides")
@@ -287,38 +287,15 @@ def algorithms(case: Case) -> str:
     return f"{conv_plan(*args)[0]}/{conv_plan(*args, backward=True)[0]}"
 
 
-def _torch_forward_pair(run, inputs, g_t):
-    """PyTorch's forward (the faster of no_grad and recording: see the module docstring) and
-    forward+backward closures for `run(*inputs)`."""
-    import torch
-
-    requiring = [t.clone().requires_grad_() for t in inputs]
-
-    def forward_no_grad():
-        with torch.no_grad():
-            return run(*inputs)
-
-    def forward_recording():
-        return run(*requiring)
-
-    forward_no_grad.alternative = forward_recording
-
-    def forward_backward():
-        for t in requiring:
-            t.grad = None
-        run(*requiring).backward(g_t)
-        return [t.grad for t in requiring]
-
-    return forward_no_grad, forward_backward
-
-
 def _torch_tensor(array):
+    """A tensor in PyTorch's own (aligned) memory: on NumPy's buffers its kernels are often slower."""
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(array)).clone()
 
 
-def _torch_other_functions(case: Case, x, w):
+def _torch_pool_or_block(case: Case, x, w):
+    """(run, inputs) for the pooling and MobileNet-block cases, channels-first."""
     import torch
 
     functional = torch.nn.functional
@@ -326,38 +303,25 @@ def _torch_other_functions(case: Case, x, w):
     if case.kind in ("max_pool", "average_pool"):
         pool = functional.max_pool2d if case.kind == "max_pool" else functional.avg_pool2d
         assert case.padding == "valid" and len(case.x_shape) == 4, "PyTorch rows cover 2-D valid pooling"
+        return (lambda h: pool(h, case.kernel_shape, case.strides)), [x_t]
+    weights = [_torch_tensor(np.transpose(array, (3, 2, 0, 1))) for array in w]
+    channels = w[1].shape[-1]
 
-        def run(h):
-            return pool(h, case.kernel_shape, case.strides)
+    def run(h, w1, wd, w2):
+        h = functional.conv2d(h, w1)
+        h = functional.conv2d(h, wd, padding=1, groups=channels)
+        return functional.conv2d(h, w2)
 
-        inputs = [x_t]
-    else:  # mobilenet
-        weights = [_torch_tensor(np.transpose(array, (3, 2, 0, 1))) for array in w]
-        channels = w[1].shape[-1]
-
-        def run(h, w1, wd, w2):
-            h = functional.conv2d(h, w1)
-            h = functional.conv2d(h, wd, padding=1, groups=channels)
-            return functional.conv2d(h, w2)
-
-        inputs = [x_t, *weights]
-    with torch.no_grad():
-        y = run(*inputs)
-    g_t = _torch_tensor(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32))
-    return _torch_forward_pair(run, inputs, g_t)
+    return run, [x_t, *weights]
 
 
-def torch_functions(case: Case, x, w):
-    """(forward, forward_backward) closures for PyTorch on this case, channels-first, own memory."""
+def _torch_convolution(case: Case, x, w):
+    """(run, inputs) for a convolution case (a chain of them for the WaveNet stack), channels-first."""
     import torch
 
-    if case.kind != "conv":
-        return _torch_other_functions(case, x, w)
     functional = torch.nn.functional
     rank = x.ndim - 2
     strides = utils.normalize_tuple(case.strides, rank, "strides")
-    x_t = torch.from_numpy(np.moveaxis(x, -1, 1)).contiguous().clone()
-    w_t = torch.from_numpy(np.transpose(w, (rank + 1, rank, *range(rank)))).contiguous().clone()
     groups = x.shape[-1] // w.shape[-2]
 
     def one(h, weight, d):
@@ -377,29 +341,37 @@ def torch_functions(case: Case, x, w):
             h = one(h, weight, d)
         return h
 
+    return run, [_torch_tensor(np.moveaxis(x, -1, 1)), _torch_tensor(np.transpose(w, (rank + 1, rank, *range(rank))))]
+
+
+def torch_functions(case: Case, x, w):
+    """(forward, forward_backward) closures for PyTorch on this case, channels-first, own memory."""
+    import torch
+
+    run, inputs = (_torch_convolution if case.kind == "conv" else _torch_pool_or_block)(case, x, w)
     with torch.no_grad():
-        y = run(x_t, w_t)
-    g_t = torch.from_numpy(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32)).clone()
-    x_req, w_req = x_t.clone().requires_grad_(), w_t.clone().requires_grad_()
+        y = run(*inputs)
+    g_t = _torch_tensor(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32))
+    requiring = [t.clone().requires_grad_() for t in inputs]
 
     def forward_no_grad():
         with torch.no_grad():
-            return run(x_t, w_t)
+            return run(*inputs)
 
     def forward_recording():
-        return run(x_req, w_req)
+        return run(*requiring)
 
     # PyTorch's forward under no_grad is sometimes much slower than the same forward with autograd
     # recording (it dispatches differently); the report uses whichever is faster, PyTorch's best.
     forward_no_grad.alternative = forward_recording
-    forward = forward_no_grad
 
     def forward_backward():
-        x_req.grad = w_req.grad = None
-        run(x_req, w_req).backward(g_t)
-        return x_req.grad, w_req.grad
+        for t in requiring:
+            t.grad = None
+        run(*requiring).backward(g_t)
+        return [t.grad for t in requiring]
 
-    return forward, forward_backward
+    return forward_no_grad, forward_backward
 
 
 def _torch_conv4d(x_padded, weight, strides, dilation, groups):

@@ -50,14 +50,10 @@ def _canonical(x, kernel, call: common.ConvCall, flat_kernel: bool):
     return x3, np.ascontiguousarray(w)
 
 
-def _output3(call: common.ConvCall) -> tuple:
-    return (call.batch, *((1,) * (3 - call.rank) + call.output_spatial), call.filters)
-
-
 def _forward(kernel_function, flat_kernel, extra):
     def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
         x3, w = _canonical(x, kernel, call, flat_kernel)
-        y = np.empty(_output3(call), dtype=call.dtype)
+        y = np.empty(kernels.rank3_shape(call.output_shape), dtype=call.dtype)
         geometry = _geometry(call)
         argument = extra(call)
         kernels.run_rows(lambda r0, r1: kernel_function(x3, w, y, geometry, argument, r0, r1), y.shape[0] * y.shape[1])
@@ -69,7 +65,7 @@ def _forward(kernel_function, flat_kernel, extra):
 def _vjp(input_grad, kernel_grad, flat_kernel, extra):
     def vjp(grad, x, kernel, call: common.ConvCall):
         x3, w = _canonical(x, kernel, call, flat_kernel)
-        g = np.ascontiguousarray(grad.reshape(_output3(call)))
+        g = np.ascontiguousarray(grad.reshape(kernels.rank3_shape(call.output_shape)))
         geometry = _geometry(call)
         argument = extra(call)
         dx = np.empty(x3.shape, dtype=call.dtype)

@@ -174,23 +174,25 @@ def dilate(x: np.ndarray, factors) -> np.ndarray:
 # NumPy's copies and elementwise loops run on one core (and release the GIL), and a matrix product
 # of a cache-sized block is faster on one core than split across two. So the algorithms that work
 # block by block run blocks on THREADS threads, each with single-threaded BLAS.
-def _available_cores() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+def _default_threads() -> int:
+    """The cores this process may run on, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8))
 
 
-THREADS = min(_available_cores(), 8)
+THREADS = _default_threads()
 
 _blas_limit = None  # set_num_threads's process-wide BLAS limit (a threadpoolctl limiter)
 
 
 def set_num_threads(threads: int | None = None) -> None:
     """The process's thread budget for rankconv: the worker threads that run the block-wise
-    algorithms and the compiled kernels, and NumPy's BLAS outside them. None: the cores this
-    process may run on (the default). Inside the workers BLAS runs single-threaded, so the budget
-    is never exceeded by the two together."""
+    algorithms and the compiled kernels, and NumPy's BLAS outside them. None: the default, the
+    cores this process may run on (at most 8). Inside the workers BLAS runs single-threaded, so the
+    budget is never exceeded by the two together."""
     global THREADS, _blas_limit
     if threads is None:
-        threads = _available_cores()
+        threads = _default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"`threads` must be a positive integer or None; received {threads!r}.")
     THREADS = threads

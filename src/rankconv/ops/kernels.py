@@ -31,6 +31,12 @@ def as_rank3(array: np.ndarray, rank: int, spatial_from: int = 1) -> np.ndarray:
     return array.reshape(array.shape[:spatial_from] + (1,) * (3 - rank) + array.shape[spatial_from:])
 
 
+def rank3_shape(shape) -> tuple:
+    """A channels-last shape `(batch, *spatial, channels)` with unit axes before its spatial axes
+    so that it has three (the shape `as_rank3` gives an array)."""
+    return (shape[0], *((1,) * (5 - len(shape))), *shape[1:])
+
+
 def geometry(strides, dilations, low_pads, input_dilations) -> np.ndarray:
     """The kernels' geometry array for rank-1..3 arguments (unit axes first, as `as_rank3`)."""
     fill = 3 - len(strides)

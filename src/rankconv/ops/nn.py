@@ -3,6 +3,7 @@ with its VJP beside it."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -160,7 +161,7 @@ def _compiled(rank: int, dtype) -> bool:
 
 
 def _pool_kernel_arguments(xl, pool_size, strides, pairs):
-    """The compiled kernels' view of a pooling call: rank-3 input, window and geometry arrays."""
+    """The compiled kernels' view of a pooling call: rank-3 array, window and geometry arrays."""
     rank = len(pool_size)
     x3 = np.ascontiguousarray(kernels.as_rank3(xl, rank))
     pool = np.array((1,) * (3 - rank) + tuple(pool_size), dtype=np.int64)
@@ -168,15 +169,28 @@ def _pool_kernel_arguments(xl, pool_size, strides, pairs):
     return x3, pool, geometry
 
 
-def _axis_counts(spatial, pool_size, strides, pairs, out, dtype):
-    """Per axis (rank 3, unit axes first): how many taps of the window at each output position
-    land inside the input."""
-    fill = 3 - len(spatial)
-    counts = [np.ones(1, dtype=dtype)] * fill
+def _pool_compiled(kernel, xl, pool_size, strides, pairs, out, *extra):
+    """A pooling kernel that fills its output row by row (`kernel(x3, y3, pool, geometry, *extra,
+    r0, r1)`) on the worker threads; the output channels-last, of spatial shape `out`."""
+    x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
+    y = np.empty(kernels.rank3_shape((xl.shape[0], *out, xl.shape[-1])), dtype=xl.dtype)
+    kernels.run_rows(lambda r0, r1: kernel(x3, y, pool, geometry, *extra, r0, r1), y.shape[0] * y.shape[1])
+    return y.reshape(xl.shape[0], *out, xl.shape[-1])
+
+
+def _axis_counts(spatial, pool_size, strides, pairs, out, dtype) -> list:
+    """Per spatial axis: how many taps of the window at each output position land inside the
+    input. A window's count of real cells is their product ("same" averages leave padding out)."""
+    counts = []
     for n, k, s, (lo, _), o in zip(spatial, pool_size, strides, pairs, out):
         starts = np.arange(o) * s - lo
         counts.append((np.minimum(starts + k, n) - np.maximum(starts, 0)).astype(dtype))
     return counts
+
+
+def _kernel_counts(spatial, pool_size, strides, pairs, out, dtype) -> list:
+    """`_axis_counts` for the rank-3 kernels: unit axes first."""
+    return [np.ones(1, dtype=dtype)] * (3 - len(spatial)) + _axis_counts(spatial, pool_size, strides, pairs, out, dtype)
 
 
 def _pool_geometry(shape, pool_size, strides, padding, data_format):
@@ -222,12 +236,8 @@ def _max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
     xl = _channels_last(x, data_format)
     if _compiled(len(out), x.dtype):
-        x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
-        y = np.empty((x.shape[0], *((1,) * (3 - len(out)) + out), xl.shape[-1]), dtype=x.dtype)
-        kernels.run_rows(
-            lambda r0, r1: kernels.max_pool_forward(x3, y, pool, geometry, r0, r1), y.shape[0] * y.shape[1]
-        )
-        return _from_channels_last(y.reshape(x.shape[0], *out, xl.shape[-1]), data_format)
+        y = _pool_compiled(kernels.max_pool_forward, xl, pool_size, strides, pairs, out)
+        return _from_channels_last(y, data_format)
     padded = _padded(xl, pairs, -np.inf)
     views = _tap_views(padded, pool_size, strides, out)
     y = padded[next(views)].copy()
@@ -263,12 +273,9 @@ max_pool = primitive(_max_pool, _max_pool_vjp, differentiable=(0,))
 
 
 def _average_counts(shape, pool_size, strides, pairs, out, dtype):
-    """How many real (unpadded) cells each window covers: "same" averages leave padding out."""
-    ones = _padded(np.ones((1, *shape[1:-1], 1), dtype=dtype), pairs, 0)
-    counts = np.zeros((1, *out, 1), dtype=dtype)
-    for index in _tap_views(ones, pool_size, strides, out):
-        counts += ones[index]
-    return counts
+    """How many real (unpadded) cells each window covers, as (1, *out, 1)."""
+    counts = _axis_counts(shape[1:-1], pool_size, strides, pairs, out, dtype)
+    return functools.reduce(np.multiply.outer, counts).reshape(1, *out, 1)
 
 
 def _average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
@@ -276,13 +283,9 @@ def _average_pool(inputs, pool_size, strides=None, padding="valid", data_format=
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
     xl = _channels_last(x, data_format)
     if _compiled(len(out), x.dtype):
-        x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
-        counts = _axis_counts(xl.shape[1:-1], pool_size, strides, pairs, out, x.dtype)
-        y = np.empty((x.shape[0], *((1,) * (3 - len(out)) + out), xl.shape[-1]), dtype=x.dtype)
-        kernels.run_rows(
-            lambda r0, r1: kernels.average_pool_forward(x3, y, pool, geometry, *counts, r0, r1), y.shape[0] * y.shape[1]
-        )
-        return _from_channels_last(y.reshape(x.shape[0], *out, xl.shape[-1]), data_format)
+        counts = _kernel_counts(xl.shape[1:-1], pool_size, strides, pairs, out, x.dtype)
+        y = _pool_compiled(kernels.average_pool_forward, xl, pool_size, strides, pairs, out, *counts)
+        return _from_channels_last(y, data_format)
     padded = _padded(xl, pairs, 0)
     y = np.zeros((x.shape[0], *out, xl.shape[-1]), dtype=x.dtype)
     for index in _tap_views(padded, pool_size, strides, out):
@@ -296,11 +299,10 @@ def _average_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", da
     pool_size, strides, pairs, out, data_format = _pool_geometry(x.shape, pool_size, strides, padding, data_format)
     xl_shape = _channels_last(x, data_format).shape
     if _compiled(len(out), x.dtype):
-        rank = len(out)
-        g3 = _channels_last(np.asarray(g, dtype=x.dtype), data_format)
-        counts = _axis_counts(xl_shape[1:-1], pool_size, strides, pairs, out, x.dtype)
-        g3, pool, geometry = _pool_kernel_arguments(g3, pool_size, strides, pairs)
-        dx = np.empty((xl_shape[0], *((1,) * (3 - rank) + xl_shape[1:-1]), xl_shape[-1]), dtype=x.dtype)
+        counts = _kernel_counts(xl_shape[1:-1], pool_size, strides, pairs, out, x.dtype)
+        gl = _channels_last(np.asarray(g, dtype=x.dtype), data_format)
+        g3, pool, geometry = _pool_kernel_arguments(gl, pool_size, strides, pairs)
+        dx = np.empty(kernels.rank3_shape(xl_shape), dtype=x.dtype)
         kernels.run_rows(
             lambda r0, r1: kernels.average_pool_backward(g3, dx, pool, geometry, *counts, r0, r1),
             dx.shape[0] * dx.shape[1],

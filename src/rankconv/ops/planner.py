@@ -200,7 +200,7 @@ def fold(call: common.ConvCall) -> tuple[common.ConvCall, tuple[int, ...]]:
 
 def _fold_arrays(x, kernel, call, folded, axes):
     """x and kernel with the spanned axes moved next to the channels and merged into them (a copy
-    only where a spanned axis is not already the last spatial ones)."""
+    only where a spanned axis is not already the last spatial ones), and the two axis orders."""
     rank = call.rank
     keep = [axis for axis in range(rank) if axis not in axes]
     x_order = [0, *(1 + a for a in keep), *(1 + a for a in axes), rank + 1]
@@ -283,6 +283,8 @@ def _remember(key, decision) -> None:
 
 
 def _plan_folded(call: common.ConvCall, backward: bool) -> tuple[str, str]:
+    """(algorithm, reason) for a call with nothing left to fold: forced, cached, or the rules
+    (which measured planning does not cache: its first call measures instead, see `_run`)."""
     forced = get_conv_algorithm()
     if forced is not None:
         reason = ALGORITHMS[forced].applies(call)
@@ -293,10 +295,9 @@ def _plan_folded(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     with _lock:
         decision = _cache.get(key)
     if decision is None:
-        if _planning == "measure":  # not measured yet: the rules say what it would be
-            return _decide(call, backward)
         decision = _decide(call, backward)
-        _remember(key, decision)
+        if _planning == "rules":
+            _remember(key, decision)
     return decision
 
 
@@ -311,14 +312,17 @@ def plan(call: common.ConvCall, backward: bool = False) -> tuple[str, str]:
     return name, reason
 
 
-def _measured(call: common.ConvCall, backward: bool, run) -> object:
-    """Measured planning: on a signature's first call, run every applicable algorithm once
-    (`run(name)`), remember the fastest and return its result; later calls run the remembered one."""
+def _run(call: common.ConvCall, backward: bool, run) -> object:
+    """`run(name)` with the planned algorithm for a call with nothing left to fold. Measured
+    planning, on a signature's first call: every applicable algorithm once, the fastest
+    remembered and its result returned."""
+    if _planning == "rules" or get_conv_algorithm() is not None:
+        return run(_plan_folded(call, backward)[0])
     key = _key(call, backward)
     with _lock:
         decision = _cache.get(key)
-    if decision is not None or get_conv_algorithm() is not None:
-        return run(_plan_folded(call, backward)[0])
+    if decision is not None:
+        return run(decision[0])
     best = None
     for name, algorithm in ALGORITHMS.items():
         if algorithm.applies(call) is not None:
@@ -336,28 +340,15 @@ def forward(x, kernel, call: common.ConvCall):
     folded, axes = fold(call)
     if axes:
         x, kernel, _, _ = _fold_arrays(x, kernel, call, folded, axes)
-        y = forward(x, kernel, folded)
-        spatial = list(call.output_spatial)
-        return y.reshape(call.batch, *spatial, call.filters)
-
-    def run(name):
-        return ALGORITHMS[name].forward(x, kernel, call)
-
-    if _planning == "measure":
-        return _measured(call, False, run)
-    return run(plan(call)[0])
+        return _run(folded, False, lambda name: ALGORITHMS[name].forward(x, kernel, folded)).reshape(call.output_shape)
+    return _run(call, False, lambda name: ALGORITHMS[name].forward(x, kernel, call))
 
 
 def vjp(grad, x, kernel, call: common.ConvCall):
     folded, axes = fold(call)
-    if axes:
-        x_folded, kernel_folded, x_order, k_order = _fold_arrays(x, kernel, call, folded, axes)
-        d_x, d_kernel = vjp(grad.reshape(folded.output_shape), x_folded, kernel_folded, folded)
-        return _unfold(d_x, x_order, x.shape), _unfold(d_kernel, k_order, kernel.shape)
-
-    def run(name):
-        return ALGORITHMS[name].vjp(grad, x, kernel, call)
-
-    if _planning == "measure":
-        return _measured(call, True, run)
-    return run(plan(call, backward=True)[0])
+    if not axes:
+        return _run(call, True, lambda name: ALGORITHMS[name].vjp(grad, x, kernel, call))
+    x_folded, kernel_folded, x_order, k_order = _fold_arrays(x, kernel, call, folded, axes)
+    grad_folded = grad.reshape(folded.output_shape)
+    d_x, d_kernel = _run(folded, True, lambda name: ALGORITHMS[name].vjp(grad_folded, x_folded, kernel_folded, folded))
+    return _unfold(d_x, x_order, x.shape), _unfold(d_kernel, k_order, kernel.shape)
