@@ -287,6 +287,79 @@ def test_differentiable_conv_matches_reference_and_finite_differences(config, se
     check_op(lambda a, b: ops.conv(a, b, **options), (x, w), (0, 1), expected, seed, forward_tol=1e-10)
 
 
+@settings(max_examples=25)
+@given(
+    config=conv_configs(ranks=(1, 2)),
+    seed=seeds,
+    activation=st.sampled_from(sorted(ops.FUSED_ACTIVATIONS)),
+    with_bias=st.booleans(),
+)
+def test_fused_conv_is_activation_of_conv_plus_bias(config, seed, activation, with_bias):
+    # the reference is the loop convolution, then the bias and the activation as separate ops
+    assume(_fits(config))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(config["x_shape"])
+    channels_first = config["data_format"] == "channels_first"
+    if channels_first:
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    w = rng.standard_normal(config["kernel_shape"])
+    bias = rng.standard_normal(w.shape[-1]) if with_bias else None
+    options = dict(
+        strides=config["strides"],
+        padding=config["padding"],
+        data_format=config["data_format"],
+        dilation_rate=config["dilation"],
+    )
+    expected = reference_conv(x, w, config["strides"], config["padding"], config["dilation"], config["data_format"])
+    if with_bias:
+        expected = expected + (bias.reshape(-1, *[1] * (x.ndim - 2)) if channels_first else bias)
+    formulas = {
+        "linear": lambda v: v,
+        "relu": lambda v: np.maximum(v, 0),
+        "relu6": lambda v: np.clip(v, 0, 6),
+        "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+        "tanh": np.tanh,
+    }
+    fused = ops.fused_conv(x, w, bias, activation, **options)
+    np.testing.assert_allclose(fused, formulas[activation](expected), rtol=1e-10, atol=1e-10)
+    args, wrt = ((x, w, bias), (0, 1, 2)) if with_bias else ((x, w), (0, 1))
+    if activation in ("linear", "sigmoid", "tanh"):  # smooth: finite differences apply
+        check_op(lambda *a: ops.fused_conv(*a[:2], a[2] if with_bias else None, activation, **options), args, wrt)
+    # gradients equal the unfused composition's, kinks included (both use the same one-sided rule)
+    cotangent = rng.standard_normal(fused.shape)
+
+    def loss(fn):
+        return lambda *a: ops.sum(ops.multiply(fn(*a), cotangent))
+
+    def composed(a, b, c=None):
+        y = ops.conv(a, b, **options)
+        if c is not None:
+            shape = [1] * y.ndim
+            shape[1 if channels_first else -1] = -1
+            y = ops.add(y, ops.reshape(c, shape))
+        return y if activation == "linear" else getattr(ops, activation)(y)
+
+    _, got = value_and_grad(
+        loss(lambda *a: ops.fused_conv(*a[:2], a[2] if with_bias else None, activation, **options)), argnums=wrt
+    )(*args)
+    _, want = value_and_grad(loss(composed), argnums=wrt)(*args)
+    for g, h in zip(got, want):
+        np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_conv_errors_name_the_argument():
+    x, w = np.ones((1, 5, 2)), np.ones((3, 2, 4))
+    with pytest.raises(ValueError, match="`activation` of fused_conv"):
+        ops.fused_conv(x, w, None, "gelu")
+    with pytest.raises(ValueError, match=r"`bias` must have shape \(4,\)"):
+        ops.fused_conv(x, w, np.ones(3), "relu")
+
+
+def test_fused_conv_keeps_float32():
+    x, w = np.ones((1, 5, 2), np.float32), np.ones((3, 2, 4), np.float32)
+    assert ops.fused_conv(x, w, np.ones(4, np.float32), "sigmoid").dtype == np.float32
+
+
 def test_conv_in_a_composite_function():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 7, 3))

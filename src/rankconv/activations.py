@@ -48,6 +48,14 @@ def get(identifier) -> Callable:
     raise TypeError(f"`activation` must be a name, a callable or None; received {identifier!r}.")
 
 
+def name_of(activation: Callable) -> str | None:
+    """The name `activation` is known by, or None for a callable that is not a named activation."""
+    for name, fn in _BY_NAME.items():
+        if fn is activation:
+            return name
+    return None
+
+
 def serialize(activation: Callable) -> str:
     """The name Keras writes in a layer config (`"linear"` for no activation)."""
     for name, fn in _BY_NAME.items():

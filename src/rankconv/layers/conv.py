@@ -171,14 +171,13 @@ class Conv(Layer):
 
     def call(self, inputs, training=None):
         self.compute_output_shape(inputs.shape)  # a clear error when the kernel does not fit
-        outputs = ops.conv(
-            inputs,
-            self.kernel,
-            strides=self.strides,
-            padding=self.padding,
-            data_format=self.data_format,
-            dilation_rate=self.dilation_rate,
+        options = dict(
+            strides=self.strides, padding=self.padding, data_format=self.data_format, dilation_rate=self.dilation_rate
         )
+        fused = activations.name_of(self.activation)
+        if fused in ops.FUSED_ACTIVATIONS:  # bias and activation in place on the convolution's output
+            return ops.fused_conv(inputs, self.kernel, self.bias if self.use_bias else None, fused, **options)
+        outputs = ops.conv(inputs, self.kernel, **options)
         if self.use_bias:
             shape = [1] * outputs.ndim
             shape[self._channel_axis] = self.filters

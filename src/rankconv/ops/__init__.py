@@ -10,9 +10,11 @@ from rankconv.ops.conv_common import get_num_threads, set_conv_workspace, set_nu
 from rankconv.ops.convolution import conv_general, conv_general_vjp, conv_plan, conv_vjp
 from rankconv.ops.jit import set_jit
 from rankconv.ops.nn import (
+    FUSED_ACTIVATIONS,
     average_pool,
     conv,
     elu,
+    fused_conv,
     gelu,
     leaky_relu,
     log_softmax,

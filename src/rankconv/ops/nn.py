@@ -148,6 +148,82 @@ conv = primitive(
 conv.__doc__ = convolution.conv.__doc__
 
 
+# Activations whose derivative follows from their output alone, so that a fused convolution can
+# apply them in place: name -> (in-place forward on y, derivative from the output r).
+def _sigmoid_in_place(y):
+    y[...] = _sigmoid(y)
+
+
+_EPILOGUES = {
+    "linear": (None, None),
+    "relu": (lambda y: np.maximum(y, 0, out=y), lambda r: r > 0),
+    "relu6": (lambda y: np.clip(y, 0, 6, out=y), lambda r: (r > 0) & (r < 6)),
+    "tanh": (lambda y: np.tanh(y, out=y), lambda r: 1 - r * r),
+    "sigmoid": (_sigmoid_in_place, lambda r: r * (1 - r)),
+}
+FUSED_ACTIVATIONS = frozenset(_EPILOGUES)
+
+
+def _channel_axis(data_format, ndim):
+    return 1 if utils.normalize_data_format(data_format) == "channels_first" else ndim - 1
+
+
+def _fused_conv(
+    inputs, kernel, bias=None, activation="linear", strides=1, padding="valid", data_format=None, dilation_rate=1
+):
+    if activation not in _EPILOGUES:
+        raise ValueError(f"`activation` of fused_conv must be one of {sorted(_EPILOGUES)}; received {activation!r}.")
+    y = convolution.conv(inputs, kernel, strides, padding, data_format, dilation_rate)
+    if not y.flags.writeable:  # the epilogue writes in place; the convolution's output is fresh
+        y = np.array(y)
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (y.shape[_channel_axis(data_format, y.ndim)],):
+            raise ValueError(
+                f"`bias` must have shape ({y.shape[_channel_axis(data_format, y.ndim)]},), one value per filter; "
+                f"received shape {bias.shape}."
+            )
+        shape = [1] * y.ndim
+        shape[_channel_axis(data_format, y.ndim)] = bias.size
+        np.add(y, bias.reshape(shape).astype(y.dtype, copy=False), out=y)
+    forward, _ = _EPILOGUES[activation]
+    if forward is not None:
+        forward(y)
+    return y
+
+
+def _fused_conv_vjp(
+    g,
+    r,
+    inputs,
+    kernel,
+    bias=None,
+    activation="linear",
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+):
+    _, derivative = _EPILOGUES[activation]
+    if derivative is not None:
+        g = g * derivative(r)
+    d_bias = None
+    if bias is not None:
+        axis = _channel_axis(data_format, g.ndim)
+        d_bias = np.sum(g, axis=tuple(a for a in range(g.ndim) if a != axis)).astype(np.asarray(bias).dtype)
+    d_inputs, d_kernel = convolution.conv_vjp(g, inputs, kernel, strides, padding, data_format, dilation_rate)
+    return d_inputs, d_kernel, d_bias
+
+
+fused_conv = primitive(_fused_conv, _fused_conv_vjp, differentiable=(0, 1, 2))
+fused_conv.__doc__ = """`activation(conv(inputs, kernel, ...) + bias)` with the bias and activation applied in place on
+the convolution's fresh output: one buffer, no intermediate arrays. What the Conv layers call.
+
+`activation` is a name from `FUSED_ACTIVATIONS` (those whose derivative follows from the output:
+linear, relu, relu6, sigmoid, tanh); `bias` is one value per filter or None. Other arguments as
+`conv`. Differentiable in inputs, kernel and bias."""
+
+
 # ----------------------------------------------------------------------------- pooling
 # Pooling is rank-generic like convolution: a window of `pool_size` taps slides with `strides`
 # over every spatial axis. For ranks 1 to 3, compiled kernels (`rankconv.ops.kernels`, numba) do
