@@ -236,6 +236,58 @@ def _test_vjp_matches_finite_differences(config, seed):
     _directional_check(lambda ww: float(np.sum(forward(x, ww, *args) * g)), dw, w, rng)
 
 
+@every_algorithm
+@settings(max_examples=40)
+@given(config=conv_configs(ranks=(1, 2, 3), input_dilation="sometimes"), seed=st.integers(0, 2**16))
+def test_vjp_computes_only_the_wanted_gradients(algorithm, config, seed):
+    run_with(algorithm, _test_vjp_computes_only_the_wanted_gradients, config, seed)
+
+
+def _test_vjp_computes_only_the_wanted_gradients(config, seed):
+    # a first layer needs no input gradient, a frozen one no kernel gradient: each alone must equal
+    # its half of the full VJP
+    assume(_fits(config))
+    x, w = _arrays(config, seed)
+    if any(f > 1 for f in config["lhs_dilation"]):
+        args = (config["strides"], config["padding"], config["lhs_dilation"], config["dilation"])
+        forward, vjp = conv_general, conv_general_vjp
+    else:
+        args = (config["strides"], config["padding"], config["data_format"], config["dilation"])
+        forward, vjp = conv, conv_vjp
+    g = np.random.default_rng(seed).standard_normal(forward(x, w, *args).shape)
+    dx, dw = vjp(g, x, w, *args)
+    only_dx, none = vjp(g, x, w, *args, wanted=(True, False))
+    none_too, only_dw = vjp(g, x, w, *args, wanted=(False, True))
+    assert none is None and none_too is None
+    np.testing.assert_allclose(only_dx, dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(only_dw, dw, rtol=1e-12, atol=1e-12)
+
+
+def test_a_first_layer_never_computes_its_input_gradient(monkeypatch):
+    # the tape passes `wanted` down: with the input a plain array, the planner is asked for the
+    # kernel gradient alone
+    asked = []
+    original = planner.vjp
+
+    def spy(grad, x, kernel, call, wanted=(True, True)):
+        asked.append(tuple(wanted))
+        return original(grad, x, kernel, call, wanted)
+
+    monkeypatch.setattr(planner, "vjp", spy)
+    from rankconv import ops
+
+    x = np.ones((2, 6, 3))
+    w = ops.Variable(np.ones((3, 3, 4)), "kernel")
+    b = ops.Variable(np.zeros(4), "bias")
+    with ops.GradientTape([w, b]) as tape:
+        loss = ops.sum(ops.fused_conv(ops.conv(x, w), np.ones((3, 4, 2)), None, "relu"))
+        loss = ops.add(loss, ops.sum(b))
+        loss = ops.add(loss, ops.sum(ops.conv(x, w)))
+    tape.gradient(loss)
+    assert asked.count((False, True)) == 2  # both convolutions of x: kernel gradient only
+    assert (True, False) in asked  # the second convolution of a traced input with a constant kernel
+
+
 def test_seed_shapes():
     x = np.zeros((2, 600, 300), np.float32)
     assert conv(x, np.zeros((3, 300, 64), np.float32)).shape == (2, 598, 64)

@@ -528,6 +528,67 @@ def keras_train_step(x, y, vocabulary=KIM["vocabulary"]):
 
 TRAINERS = (("rankconv", rankconv_train_step), ("PyTorch", torch_train_step), ("Keras 3/torch", keras_train_step))
 
+# A small image CNN (the digits/MNIST shape): Conv2D 32 3x3 relu, MaxPooling 2, Conv2D 64 3x3 relu,
+# MaxPooling 2, Flatten, Dense 10 softmax; Adam, batch 64 of 28x28x1 images.
+IMAGE = dict(size=28, batch=64, classes=10)
+
+
+def _image_layers(namespace):
+    layers = namespace.layers
+    return [
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(IMAGE["classes"], activation="softmax"),
+    ]
+
+
+def rankconv_image_step(x, y):
+    import rankconv
+    from rankconv import layers, optimizers
+    from rankconv.models import Sequential
+
+    model = Sequential([layers.Input(x.shape[1:]), *_image_layers(rankconv)])
+    model.compile(optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
+
+
+def torch_image_step(x, y):
+    import torch
+
+    flat = 64 * 5 * 5
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(flat, IMAGE["classes"]),
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(xb=x, yb=y):
+        images = torch.from_numpy(np.ascontiguousarray(xb.transpose(0, 3, 1, 2)))
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), torch.from_numpy(yb.astype(np.int64)))
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def keras_image_step(x, y):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    model = keras.Sequential([keras.Input(x.shape[1:]), *_image_layers(keras)])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return lambda xb=x, yb=y: model.train_on_batch(xb, yb)
+
+
+IMAGE_TRAINERS = (("rankconv", rankconv_image_step), ("PyTorch", torch_image_step), ("Keras 3/torch", keras_image_step))
+
 
 def _keras_available() -> bool:
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -545,6 +606,11 @@ def train_rows(repeats: int, mr_dir: str | None, mr_repeats: int) -> list[dict]:
     trainers = [t for t in TRAINERS if t[0] != "Keras 3/torch" or _keras_available()]
     step_ms = {name: median_ms(make(x, y), repeats, warmup=3) for name, make in trainers}
     rows = [{"case": "Kim CNN-rand train step, batch 50, vocab 18,765", "unit": "ms", **step_ms}]
+    images = rng.standard_normal((IMAGE["batch"], IMAGE["size"], IMAGE["size"], 1)).astype("float32")
+    labels = rng.integers(0, IMAGE["classes"], IMAGE["batch"])
+    image_trainers = [t for t in IMAGE_TRAINERS if t[0] != "Keras 3/torch" or _keras_available()]
+    image_ms = {name: median_ms(make(images, labels), repeats, warmup=3) for name, make in image_trainers}
+    rows.append({"case": "image CNN train step (2 conv, 2 pool, dense), batch 64 of 28x28x1", "unit": "ms", **image_ms})
     if mr_dir and os.path.isdir(mr_dir):
         rows.append(mr_epoch_row(mr_dir, trainers, mr_repeats))
         rows.append(predict_row(mr_dir, repeats))

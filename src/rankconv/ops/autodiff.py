@@ -257,12 +257,16 @@ def raw(value):
     return value
 
 
-def primitive(forward: Callable, vjp: Callable, differentiable: Sequence[int] | None = None) -> Callable:
+def primitive(
+    forward: Callable, vjp: Callable, differentiable: Sequence[int] | None = None, pass_wanted: bool = False
+) -> Callable:
     """Make `forward` an op that records `vjp` when any positional argument is traced.
 
     forward(*arrays, **options) -> array. vjp(g, result, *arrays, **options) -> one gradient per
     positional argument (None where there is none). `differentiable` lists the argument positions
-    that may carry gradients (default: all).
+    that may carry gradients (default: all). With `pass_wanted`, vjp also receives
+    `wanted=(bool per positional argument)`, True where the argument is traced, so that it can skip
+    gradients nobody needs (a first convolution's input gradient).
     """
 
     @functools.wraps(forward)
@@ -274,6 +278,10 @@ def primitive(forward: Callable, vjp: Callable, differentiable: Sequence[int] | 
         result = forward(*values, **kwargs)
         if not parents:
             return result
+        if pass_wanted:
+            traced = {i for i, _ in parents}
+            options = dict(kwargs, wanted=tuple(i in traced for i in range(len(args))))
+            return Tracer(result, parents, lambda g: vjp(g, result, *values, **options))
         return Tracer(result, parents, lambda g: vjp(g, result, *values, **kwargs))
 
     op.forward = forward

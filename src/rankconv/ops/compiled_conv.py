@@ -63,13 +63,19 @@ def _forward(kernel_function, flat_kernel, extra):
 
 
 def _vjp(input_grad, kernel_grad, flat_kernel, extra):
-    def vjp(grad, x, kernel, call: common.ConvCall):
+    def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
         x3, w = _canonical(x, kernel, call, flat_kernel)
         g = np.ascontiguousarray(grad.reshape(kernels.rank3_shape(call.output_shape)))
         geometry = _geometry(call)
         argument = extra(call)
-        dx = np.empty(x3.shape, dtype=call.dtype)
-        kernels.run_rows(lambda r0, r1: input_grad(g, w, dx, geometry, argument, r0, r1), x3.shape[0] * x3.shape[1])
+        dx = None
+        if wanted[0]:
+            buffer = np.empty(x3.shape, dtype=call.dtype)
+            rows = x3.shape[0] * x3.shape[1]
+            kernels.run_rows(lambda r0, r1: input_grad(g, w, buffer, geometry, argument, r0, r1), rows)
+            dx = buffer.reshape(x.shape)
+        if not wanted[1]:
+            return dx, None
 
         def kernel_part(r0, r1):
             dw = np.zeros(w.shape, dtype=call.dtype)
@@ -80,7 +86,7 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra):
         dw = parts[0] if parts else np.zeros(w.shape, dtype=call.dtype)
         for part in parts[1:]:
             dw += part
-        return dx.reshape(x.shape), dw.reshape(kernel.shape)
+        return dx, dw.reshape(kernel.shape)
 
     return vjp
 

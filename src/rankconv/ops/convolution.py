@@ -133,17 +133,18 @@ def conv_general(x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilatio
     return planner.forward(x, kernel, call)
 
 
-def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1):
+def conv_general_vjp(grad, x, kernel, strides=1, padding=None, lhs_dilation=1, rhs_dilation=1, wanted=(True, True)):
     """Vector-Jacobian products of `conv_general`: `(d_x, d_kernel)` for output gradient `grad`.
 
     `grad` has the shape of `conv_general(x, kernel, ...)`; the results have the shapes of `x`
-    and `kernel` (in the computation's dtype).
+    and `kernel` (in the computation's dtype). `wanted` (d_x?, d_kernel?) skips the work of a
+    gradient nobody needs, which is then None.
     """
     x, kernel, call = _setup(x, kernel, strides, padding, lhs_dilation, rhs_dilation)
     grad = _as_float_array(grad, "grad")
     if grad.shape != call.output_shape:
         raise ValueError(f"`grad` must have the output's shape {call.output_shape}; received {grad.shape}.")
-    return planner.vjp(grad.astype(call.dtype, copy=False), x, kernel, call)
+    return planner.vjp(grad.astype(call.dtype, copy=False), x, kernel, call, wanted)
 
 
 def conv_plan(
@@ -214,10 +215,11 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     return np.ascontiguousarray(_to_channels_first(y)) if data_format == "channels_first" else y
 
 
-def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, wanted=(True, True)):
     """Gradients of `conv(inputs, kernel, ...)`: returns `(d_inputs, d_kernel)` for output gradient `grad`.
 
-    `grad` has the output's shape (in the same data format as `inputs`).
+    `grad` has the output's shape (in the same data format as `inputs`). `wanted` as in
+    `conv_general_vjp`.
     """
     x, kernel, strides, pairs, dilation_rate, data_format = _front_end(
         inputs, kernel, strides, padding, data_format, dilation_rate
@@ -234,7 +236,7 @@ def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None,
         raise ValueError(f"`grad` must have the output's shape {expected}; received {grad.shape}.")
     if data_format == "channels_first":
         grad = _to_channels_last(grad)
-    d_x, d_kernel = conv_general_vjp(grad, x, kernel, strides, pairs, 1, dilation_rate)
-    if data_format == "channels_first":
+    d_x, d_kernel = conv_general_vjp(grad, x, kernel, strides, pairs, 1, dilation_rate, wanted)
+    if data_format == "channels_first" and d_x is not None:
         d_x = np.ascontiguousarray(_to_channels_first(d_x))
     return d_x, d_kernel

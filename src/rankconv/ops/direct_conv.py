@@ -87,7 +87,8 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y.reshape(call.output_shape)
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
+    # computes both gradients whatever is `wanted` (the planner drops the other)
     channels, multiplier = call.channels, call.filters // call.channels
     weights = kernel.reshape(call.taps, channels, multiplier)
     tiles = _tiled(weights, call)

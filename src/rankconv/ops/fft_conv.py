@@ -112,7 +112,8 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
+    # computes both gradients whatever is `wanted` (the planner drops the other)
     grid = _grid(call)
     dx = np.empty(x.shape, dtype=call.dtype)
     d_kernel = np.zeros(kernel.shape, dtype=call.dtype)

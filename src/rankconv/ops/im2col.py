@@ -477,13 +477,14 @@ def _transposed_kernel(kernel, call: common.ConvCall) -> np.ndarray:
     return np.ascontiguousarray(moved).reshape(*call.kernel_spatial, fg, g * cg)
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     if grad.size == 0 or x.size == 0:  # nothing reaches the output, or nothing to differentiate
         return np.zeros_like(x), np.zeros_like(kernel)
     transposed = transposed_call(call)
     if transposed is None:  # padding wider than the kernel's span: the row-shifted products do both
         from rankconv.ops import implicit_gemm
 
-        return implicit_gemm.vjp(grad, x, kernel, call)
-    dx = forward(np.ascontiguousarray(grad), _transposed_kernel(kernel, call), transposed)
-    return dx, _kernel_grad(np.ascontiguousarray(grad), x, call)
+        return implicit_gemm.vjp(grad, x, kernel, call, wanted)
+    grad = np.ascontiguousarray(grad)
+    dx = forward(grad, _transposed_kernel(kernel, call), transposed) if wanted[0] else None
+    return dx, (_kernel_grad(grad, x, call) if wanted[1] else None)

@@ -489,13 +489,13 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
-    """`(d_x, d_kernel)` of `forward` for the output gradient `grad`."""
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
+    """`(d_x, d_kernel)` of `forward` for the output gradient `grad`; None for one not `wanted`."""
     layout = _layout(call)
     dtype = call.dtype
     kernel_work = _work_kernel(kernel, layout)
     kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
-    dx = np.empty(x.shape, dtype=dtype)
+    dx = np.empty(x.shape, dtype=dtype) if wanted[0] else None
     dkernel_taps = np.zeros(kernel_taps.shape, dtype=dtype)
     for start, stop in _chunks(call, layout, backward=True):
         x_work = _work_input(x[start:stop], layout)
@@ -508,14 +508,18 @@ def vjp(grad, x, kernel, call: common.ConvCall):
         extended = np.zeros((max_shift + geometry.grid_rows, call.filters), dtype=dtype)
         grad_grid = extended[max_shift:]
         _output_grid_view(grad_grid, geometry)[...] = grad[start:stop]
-        dx_rows = _input_grad_rows(extended, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
-        dx_work = _merge_phases(dx_rows, geometry)
-        for unfolded in reversed(layout.unfolded):
-            dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
-        dx_chunk = common.unpad(dx_work, _read_pairs(layout), layout.dilated_spatial)
-        dx[start:stop] = dx_chunk[(slice(None), *(slice(None, None, f) for f in layout.lhs_dilation))]
-        phases = _split_phases(x_work, geometry)
-        dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
+        if wanted[0]:
+            dx_rows = _input_grad_rows(extended, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
+            dx_work = _merge_phases(dx_rows, geometry)
+            for unfolded in reversed(layout.unfolded):
+                dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
+            dx_chunk = common.unpad(dx_work, _read_pairs(layout), layout.dilated_spatial)
+            dx[start:stop] = dx_chunk[(slice(None), *(slice(None, None, f) for f in layout.lhs_dilation))]
+        if wanted[1]:
+            phases = _split_phases(x_work, geometry)
+            dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
+    if not wanted[1]:
+        return dx, None
     dkernel = dkernel_taps.reshape(kernel_work.shape)
     for unfolded in reversed(layout.unfolded):
         dkernel = _fold_kernel_grad(dkernel, unfolded)

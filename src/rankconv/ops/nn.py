@@ -139,12 +139,12 @@ log_softmax = primitive(_log_softmax, lambda g, r, x, axis=-1: (g - np.exp(r) * 
 
 # ----------------------------------------------------------------------------- convolution
 
-conv = primitive(
-    convolution.conv,
-    lambda g, r, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1: convolution.conv_vjp(
-        g, inputs, kernel, strides, padding, data_format, dilation_rate
-    ),
-)
+
+def _conv_vjp(g, r, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, wanted=(True, True)):
+    return convolution.conv_vjp(g, inputs, kernel, strides, padding, data_format, dilation_rate, wanted[:2])
+
+
+conv = primitive(convolution.conv, _conv_vjp, pass_wanted=True)
 conv.__doc__ = convolution.conv.__doc__
 
 
@@ -193,29 +193,24 @@ def _fused_conv(
 
 
 def _fused_conv_vjp(
-    g,
-    r,
-    inputs,
-    kernel,
-    bias=None,
-    activation="linear",
-    strides=1,
-    padding="valid",
-    data_format=None,
-    dilation_rate=1,
-):
+    g, r, inputs, kernel, bias=None, activation="linear", strides=1, padding="valid", data_format=None,
+    dilation_rate=1, wanted=(True, True, True),
+):  # fmt: skip
     _, derivative = _EPILOGUES[activation]
     if derivative is not None:
         g = g * derivative(r)
     d_bias = None
-    if bias is not None:
+    if bias is not None and wanted[2]:
         axis = _channel_axis(data_format, g.ndim)
         d_bias = np.sum(g, axis=tuple(a for a in range(g.ndim) if a != axis)).astype(np.asarray(bias).dtype)
-    d_inputs, d_kernel = convolution.conv_vjp(g, inputs, kernel, strides, padding, data_format, dilation_rate)
+    d_inputs = d_kernel = None
+    if wanted[0] or wanted[1]:
+        options = (strides, padding, data_format, dilation_rate)
+        d_inputs, d_kernel = convolution.conv_vjp(g, inputs, kernel, *options, wanted=wanted[:2])
     return d_inputs, d_kernel, d_bias
 
 
-fused_conv = primitive(_fused_conv, _fused_conv_vjp, differentiable=(0, 1, 2))
+fused_conv = primitive(_fused_conv, _fused_conv_vjp, differentiable=(0, 1, 2), pass_wanted=True)
 fused_conv.__doc__ = """`activation(conv(inputs, kernel, ...) + bias)` with the bias and activation applied in place on
 the convolution's fresh output: one buffer, no intermediate arrays. What the Conv layers call.
 

@@ -61,7 +61,7 @@ class Algorithm:
     name: str
     applies: Callable  # call -> None, or the reason it cannot compute the call
     forward: Callable  # (x, kernel, call) -> y
-    vjp: Callable  # (grad, x, kernel, call) -> (d_x, d_kernel)
+    vjp: Callable  # (grad, x, kernel, call, wanted) -> (d_x, d_kernel); None where not wanted
 
 
 def _always(call):
@@ -344,11 +344,16 @@ def forward(x, kernel, call: common.ConvCall):
     return _run(call, False, lambda name: ALGORITHMS[name].forward(x, kernel, call))
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
+    """`(d_x, d_kernel)`; `wanted` says which of the two the caller needs (the other is None, and
+    algorithms skip its work where they can: a first layer's input gradient is never needed)."""
+    wanted = (bool(wanted[0]), bool(wanted[1]))
     folded, axes = fold(call)
-    if not axes:
-        return _run(call, True, lambda name: ALGORITHMS[name].vjp(grad, x, kernel, call))
-    x_folded, kernel_folded, x_order, k_order = _fold_arrays(x, kernel, call, folded, axes)
-    grad_folded = grad.reshape(folded.output_shape)
-    d_x, d_kernel = _run(folded, True, lambda name: ALGORITHMS[name].vjp(grad_folded, x_folded, kernel_folded, folded))
-    return _unfold(d_x, x_order, x.shape), _unfold(d_kernel, k_order, kernel.shape)
+    if axes:
+        x, kernel, x_order, k_order = _fold_arrays(x, kernel, call, folded, axes)
+        grad = grad.reshape(folded.output_shape)
+    d_x, d_kernel = _run(folded, True, lambda name: ALGORITHMS[name].vjp(grad, x, kernel, folded, wanted))
+    if axes:
+        d_x = _unfold(d_x, x_order, call.x_shape) if wanted[0] else None
+        d_kernel = _unfold(d_kernel, k_order, call.kernel_shape) if wanted[1] else None
+    return (d_x if wanted[0] else None), (d_kernel if wanted[1] else None)

@@ -46,15 +46,19 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y.reshape(call.output_shape)
 
 
-def vjp(grad, x, kernel, call: common.ConvCall):
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     rows = _selected(x, call).reshape(-1, call.channels)
     g = grad.reshape(-1, call.filters)
     weights = kernel.reshape(call.channels_per_group, call.filters)
     d_rows = np.empty(rows.shape, dtype=call.dtype)
     d_weights = np.empty(weights.shape, dtype=call.dtype)
     for cin, cout in _group_slices(call):
-        d_rows[:, cin] = g[:, cout] @ weights[:, cout].T
-        d_weights[:, cout] = rows[:, cin].T @ g[:, cout]
+        if wanted[0]:
+            d_rows[:, cin] = g[:, cout] @ weights[:, cout].T
+        if wanted[1]:
+            d_weights[:, cout] = rows[:, cin].T @ g[:, cout]
+    if not wanted[0]:
+        return None, d_weights.reshape(kernel.shape)
     if tuple(call.output_spatial) == tuple(x.shape[1:-1]):
         dx = d_rows.reshape(x.shape)
     else:
