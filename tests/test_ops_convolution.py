@@ -288,6 +288,38 @@ def test_a_first_layer_never_computes_its_input_gradient(monkeypatch):
     assert (True, False) in asked  # the second convolution of a traced input with a constant kernel
 
 
+# Shapes large enough for the compiled kernels' register blocks (16 channels or filters times 8
+# outputs along the last axis), with channels, filters and outputs left over beside the blocks,
+# padding, strides and dilations: the blocks and the cell-by-cell remainder must agree with the
+# reference everywhere.
+BLOCKED_CASES = [
+    # (algorithm, x shape, kernel shape, strides, dilation, padding)
+    ("depthwise_kernel", (2, 4, 29, 35), (3, 3, 1, 35), 1, 1, "same"),
+    ("depthwise_kernel", (2, 5, 40, 32), (5, 5, 1, 32), (1, 2), (1, 2), "same"),
+    ("depthwise_kernel", (3, 45, 16), (4, 1, 16), 1, 3, "causal"),
+    ("depthwise_kernel", (1, 3, 4, 23, 17), (2, 2, 3, 1, 17), 1, 1, "valid"),
+    ("direct_kernel", (3, 12, 30, 1), (3, 3, 1, 37), 1, 1, "valid"),
+    ("direct_kernel", (2, 9, 27, 3), (3, 3, 3, 32), 2, 1, "same"),
+    ("direct_kernel", (2, 7, 33, 4), (2, 3, 2, 34), 1, (2, 2), "same"),  # 2 groups of 17 filters
+    ("direct_kernel", (2, 50, 5), (3, 5, 16), 1, 1, "causal"),
+    ("direct_kernel", (1, 3, 4, 20, 2), (2, 2, 3, 2, 16), 1, 1, "same"),
+]
+
+
+@pytest.mark.parametrize("algorithm, x_shape, kernel_shape, strides, dilation, padding", BLOCKED_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_register_blocks_match_reference(algorithm, x_shape, kernel_shape, strides, dilation, padding, dtype):
+    with use_algorithm(algorithm):
+        rng = np.random.default_rng(sum(x_shape) + sum(kernel_shape))
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(kernel_shape).astype(dtype)
+        got = conv(x, w, strides, padding, dilation_rate=dilation)
+        want = reference_conv(x, w, strides, padding, dilation)
+        assert got.dtype == dtype
+        tolerance = 1e-4 if dtype == np.float32 else 1e-11
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+
+
 def test_seed_shapes():
     x = np.zeros((2, 600, 300), np.float32)
     assert conv(x, np.zeros((3, 300, 64), np.float32)).shape == (2, 598, 64)

@@ -55,3 +55,31 @@ def test_set_jit_refuses_what_cannot_be():
         assert not jit.enabled() and "switched off" in jit.unavailable_reason()
     finally:
         jit._enabled = saved
+
+
+def test_blocks_module_is_what_its_generator_writes():
+    # blocks.py is generated (python src/rankconv/ops/block_source.py); an edit by hand, or a
+    # generator change without regenerating, fails here
+    from rankconv.ops import block_source
+
+    with open(block_source.path(), encoding="utf-8") as handle:
+        assert handle.read() == block_source.source()
+
+
+def test_kernels_compile_with_slp_and_leave_numbas_setting_alone():
+    if not jit.AVAILABLE:
+        pytest.skip("numba is not installed")
+    from numba.core import config
+
+    from rankconv.ops import kernels, rank3
+
+    before = config.SLP_VECTORIZE
+    x = np.ones((1, 1, 2, 12, 16), np.float64)  # two lines of 12 cells, 16 channels: one block
+    w = np.ones((1, 1, 3, 16), np.float64)
+    y = np.zeros_like(x)
+    geometry = rank3.geometry((1,), (1,), (1,), (1,))  # taps -1, 0, +1 ("same")
+    rank3.run_rows(kernels.depthwise_forward, 1, x, w, y, geometry, 1)
+    assert config.SLP_VECTORIZE == before
+    # interior cells sum 3 ones; the two edge cells of each line 2
+    np.testing.assert_array_equal(y[0, 0, :, 1:-1], 3.0)
+    np.testing.assert_array_equal(y[0, 0, :, [0, -1]], 2.0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from rankconv.ops import conv_common as common
-from rankconv.ops import jit, kernels
+from rankconv.ops import jit, kernels, rank3
 
 
 def _applies(call: common.ConvCall) -> str | None:
@@ -40,11 +40,11 @@ def direct_applies(call: common.ConvCall) -> str | None:
 
 
 def _geometry(call: common.ConvCall) -> np.ndarray:
-    return kernels.geometry(call.strides, call.rhs_dilation, [lo for lo, _ in call.pairs], call.lhs_dilation)
+    return rank3.geometry(call.strides, call.rhs_dilation, [lo for lo, _ in call.pairs], call.lhs_dilation)
 
 
 def _canonical(x, kernel, call: common.ConvCall, flat_kernel: bool):
-    x3 = np.ascontiguousarray(kernels.as_rank3(x, call.rank))
+    x3 = np.ascontiguousarray(rank3.as_rank3(x, call.rank))
     spatial = (1,) * (3 - call.rank) + call.kernel_spatial
     w = kernel.reshape(*spatial, call.filters) if flat_kernel else kernel.reshape(*spatial, *kernel.shape[-2:])
     return x3, np.ascontiguousarray(w)
@@ -53,10 +53,10 @@ def _canonical(x, kernel, call: common.ConvCall, flat_kernel: bool):
 def _forward(kernel_function, flat_kernel, extra):
     def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
         x3, w = _canonical(x, kernel, call, flat_kernel)
-        y = np.empty(kernels.rank3_shape(call.output_shape), dtype=call.dtype)
+        y = np.empty(rank3.rank3_shape(call.output_shape), dtype=call.dtype)
         geometry = _geometry(call)
         argument = extra(call)
-        kernels.run_rows(lambda r0, r1: kernel_function(x3, w, y, geometry, argument, r0, r1), y.shape[0] * y.shape[1])
+        rank3.run_rows(kernel_function, y.shape[0] * y.shape[1], x3, w, y, geometry, argument)
         return y.reshape(call.output_shape)
 
     return forward
@@ -65,24 +65,24 @@ def _forward(kernel_function, flat_kernel, extra):
 def _vjp(input_grad, kernel_grad, flat_kernel, extra):
     def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
         x3, w = _canonical(x, kernel, call, flat_kernel)
-        g = np.ascontiguousarray(grad.reshape(kernels.rank3_shape(call.output_shape)))
+        g = np.ascontiguousarray(grad.reshape(rank3.rank3_shape(call.output_shape)))
         geometry = _geometry(call)
         argument = extra(call)
         dx = None
         if wanted[0]:
             buffer = np.empty(x3.shape, dtype=call.dtype)
-            rows = x3.shape[0] * x3.shape[1]
-            kernels.run_rows(lambda r0, r1: input_grad(g, w, buffer, geometry, argument, r0, r1), rows)
+            rank3.run_rows(input_grad, x3.shape[0] * x3.shape[1], g, w, buffer, geometry, argument)
             dx = buffer.reshape(x.shape)
         if not wanted[1]:
             return dx, None
 
-        def kernel_part(r0, r1):
+        def kernel_part(part):
             dw = np.zeros(w.shape, dtype=call.dtype)
-            kernel_grad(x3, g, dw, geometry, argument, r0, r1)
+            kernel_grad(x3, g, dw, geometry, argument, *part)
             return dw
 
-        parts = kernels.run_rows(kernel_part, g.shape[0] * g.shape[1])
+        jit.prepare(kernel_grad, x3, g, np.zeros(w.shape, dtype=call.dtype), geometry, argument, 0, 0)
+        parts = common.run_parallel(kernel_part, rank3.row_parts(g.shape[0] * g.shape[1]))
         dw = parts[0] if parts else np.zeros(w.shape, dtype=call.dtype)
         for part in parts[1:]:
             dw += part

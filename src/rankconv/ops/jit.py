@@ -15,6 +15,7 @@ on the package's own worker threads (`conv_common.run_parallel`), so one thread 
 from __future__ import annotations
 
 import os
+import threading
 
 try:  # numba is a runtime dependency where it has wheels; elsewhere the NumPy algorithms run
     import numba as _numba
@@ -47,6 +48,42 @@ def unavailable_reason() -> str | None:
     if not _enabled:
         return "compiled kernels are switched off (RANKCONV_JIT=0 or set_jit(False))"
     return None
+
+
+_slp_lock = threading.Lock()
+
+
+def prepare(dispatcher, *args) -> None:
+    """Compile `dispatcher` for these arguments' types (or load it from the disk cache) with LLVM's
+    SLP vectoriser on, before its first call. numba leaves SLP off by default; rankconv's
+    register-blocked kernels (`blocks`) need it to pack their scalar accumulators into vector
+    registers. The switch is numba's process-wide setting, turned on only while rankconv's kernels
+    compile (under numba's compiler lock, so no other compilation sees it)."""
+    if _numba is None:
+        return
+    signature = tuple(_numba.typeof(a) for a in args)
+    if signature in dispatcher.overloads:
+        return
+    from numba.core import config
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with _slp_lock, global_compiler_lock:
+        if signature in dispatcher.overloads:
+            return
+        saved = config.SLP_VECTORIZE
+        config.SLP_VECTORIZE = 1
+        try:
+            dispatcher.compile(signature)
+        finally:
+            config.SLP_VECTORIZE = saved
+
+
+def inline_kernel(function):
+    """`kernel`, inlined into every kernel that calls it (numba's IR inlining): for small blocks
+    called in a hot loop, where a call's overhead would cost as much as the block."""
+    if _numba is None:
+        return function
+    return _numba.njit(cache=True, nogil=True, fastmath={"contract"}, boundscheck=False, inline="always")(function)
 
 
 def kernel(function):

@@ -1,70 +1,23 @@
 """Compiled kernels (numba): the convolutions and pooling that have no matrix product for BLAS.
 
-Every kernel works on rank-3 channels-last arrays; ranks 1 and 2 get unit axes in front
-(`as_rank3`), so one kernel serves all three. Padding, cropping and input dilation are never
+Every kernel works on rank-3 channels-last arrays (`rank3`: ranks 1 and 2 get unit axes in
+front), so one kernel serves all three. Padding, cropping and input dilation are never
 materialised: a tap reads dilated, padded position `p = o * s + t * d - lo` of an axis, which is
 input cell `p // f` when `0 <= p` and `p % f == 0` and `p // f` is inside the input. The innermost
 loop always runs over contiguous channels (or filters), with a trip count LLVM vectorises.
 
 A kernel computes the rows `[r0, r1)` of its output, a row being one `(sample, first-axis
 position)` pair, so callers split rows across the worker threads; kernels that scatter (max
-pooling's backward) are split by whole samples instead. Geometry travels as one int64 array:
-`geometry = (s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3)` — strides, kernel dilations, low
-padding and input dilations.
+pooling's backward) are split by whole samples instead. Geometry travels as one int64 array (`rank3.geometry`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rankconv.ops import conv_common as common
+from rankconv.ops import blocks
 from rankconv.ops.jit import kernel
-
-# ----------------------------------------------------------------------------- canonical rank 3
-
-
-def as_rank3(array: np.ndarray, rank: int, spatial_from: int = 1) -> np.ndarray:
-    """`array` with unit axes inserted before its `rank` spatial axes (starting at axis
-    `spatial_from`) so that it has three."""
-    if rank == 3:
-        return array
-    return array.reshape(array.shape[:spatial_from] + (1,) * (3 - rank) + array.shape[spatial_from:])
-
-
-def rank3_shape(shape) -> tuple:
-    """A channels-last shape `(batch, *spatial, channels)` with unit axes before its spatial axes
-    so that it has three (the shape `as_rank3` gives an array)."""
-    return (shape[0], *((1,) * (5 - len(shape))), *shape[1:])
-
-
-def geometry(strides, dilations, low_pads, input_dilations) -> np.ndarray:
-    """The kernels' geometry array for rank-1..3 arguments (unit axes first, as `as_rank3`)."""
-    fill = 3 - len(strides)
-    values = [(1,) * fill + tuple(strides), (1,) * fill + tuple(dilations)]
-    values += [(0,) * fill + tuple(low_pads), (1,) * fill + tuple(input_dilations)]
-    return np.array([v for group in values for v in group], dtype=np.int64)
-
-
-def row_parts(rows: int, parts: int | None = None) -> list[tuple[int, int]]:
-    """[0, rows) cut into contiguous (start, stop) runs, one per worker thread."""
-    return [(s.start, s.stop) for s in common.even_slices(rows, parts or common.THREADS)]
-
-
-def run_rows(work, rows: int) -> list:
-    """`work(r0, r1)` on the worker threads, one contiguous run of rows each; results in order."""
-    return common.run_parallel(lambda part: work(*part), row_parts(rows))
-
-
-@kernel
-def _cell(p, f, n):
-    """The cell of an axis of `n` cells, dilated by `f`, at dilated position `p`; -1 where `p` falls
-    outside or between cells. Integer division is slow, so undilated axes skip it."""
-    if f == 1:
-        return p if 0 <= p < n else -1
-    if p < 0 or p % f != 0 or p // f >= n:
-        return -1
-    return p // f
-
+from rankconv.ops.rank3 import _cell
 
 # ----------------------------------------------------------------------------- depthwise convolution
 # One input channel per group: output channel c * m + j is input channel c times its own weight.
@@ -72,16 +25,41 @@ def _cell(p, f, n):
 
 
 @kernel
+def _interior(O3, D3, K3, s3, d3, lo3):
+    """The outputs [first, last) of the last axis whose every tap lands inside the input."""
+    first = max(0, (lo3 + s3 - 1) // s3)
+    reach = D3 - 1 + lo3 - (K3 - 1) * d3
+    last = min(O3, reach // s3 + 1) if reach >= 0 else 0
+    return first, max(first, last)
+
+
+@kernel
 def depthwise_forward(x, w, y, geometry, m, r0, r1):
+    """Output rows [r0, r1). With depth multiplier 1 and an undilated last axis, the interior of
+    each output line runs in register blocks (`blocks.depthwise_line_8`, then `_1`); the cells and channels
+    left over, and every other case, accumulate one cell at a time."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3, C = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     O1, O2, O3, F = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     K1, K2, K3 = w.shape[0], w.shape[1], w.shape[2]
-    acc = np.empty(F, dtype=y.dtype)
+    lanes, outputs = blocks.DEPTHWISE_LANES, blocks.DEPTHWISE_OUTPUTS
+    acc = np.zeros(F, dtype=y.dtype)
+    zero = acc[0]
+    blocked_channels, first, last = 0, 0, 0
+    if m == 1 and f1 == 1 and f2 == 1 and f3 == 1 and C >= lanes:
+        blocked_channels = C - C % lanes
+        first, last = _interior(O3, D3, K3, s3, d3, lo3)
+    middle = first + (last - first) // outputs * outputs  # [first, middle) in blocks of `outputs`
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
+            if blocked_channels:
+                blocks.depthwise_line_8(x, w, y, geometry, n, o1, o2, first, middle, blocked_channels, zero)
+                blocks.depthwise_line_1(x, w, y, geometry, n, o1, o2, middle, last, blocked_channels, zero)
             for o3 in range(O3):
+                c_from = blocked_channels if first <= o3 < last else 0
+                if c_from == F:
+                    continue
                 acc[:] = 0
                 for t1 in range(K1):
                     i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
@@ -96,15 +74,17 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
                             if i3 < 0:
                                 continue
                             if m == 1:
-                                for c in range(C):
-                                    acc[c] += x[n, i1, i2, i3, c] * w[t1, t2, t3, c]
+                                # slices, so the loop index starts at 0: numba then knows it is not
+                                # negative and LLVM vectorises the loop
+                                cells, weights, sums = x[n, i1, i2, i3, c_from:], w[t1, t2, t3, c_from:], acc[c_from:]
+                                for c in range(sums.size):
+                                    sums[c] += cells[c] * weights[c]
                             else:
                                 for c in range(C):
                                     v = x[n, i1, i2, i3, c]
                                     for j in range(m):
                                         acc[c * m + j] += v * w[t1, t2, t3, c * m + j]
-                for k in range(F):
-                    y[n, o1, o2, o3, k] = acc[k]
+                y[n, o1, o2, o3, c_from:] = acc[c_from:]
 
 
 @kernel
@@ -186,8 +166,8 @@ def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
 
 
 @kernel
-def direct_forward(x, w, y, geometry, groups, r0, r1):
-    """Output rows [r0, r1). Each output line (its last axis × filters) stays in cache while every
+def _direct_lines(x, w, y, geometry, groups, r0, r1):
+    """Output rows [r0, r1), for groups with few filters or an input-dilated last axis. Each output line (its last axis × filters) stays in cache while every
     tap adds to it: taps outside, positions along the last axis inside, filters innermost."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
@@ -227,6 +207,58 @@ def direct_forward(x, w, y, geometry, groups, r0, r1):
                                     v = cells[i3, channel]
                                     for f in range(fpg):
                                         line[o3, base + f] += v * weights[base + f]
+
+
+@kernel
+def direct_forward(x, w, y, geometry, groups, r0, r1):
+    """Output rows [r0, r1). Where each group has at least a block of filters and the last axis is
+    not input-dilated, the interior of each output line runs in register blocks
+    (`blocks.direct_line_8`, then `_1`) and the cells and filters left over one cell at a time; otherwise
+    line by line (`_direct_lines`)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
+    O1, O2, O3, F = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    K1, K2, K3, cpg = w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+    fpg = F // groups
+    lanes, outputs = blocks.DIRECT_LANES, blocks.DIRECT_OUTPUTS
+    if f1 != 1 or f2 != 1 or f3 != 1 or fpg < lanes:
+        _direct_lines(x, w, y, geometry, groups, r0, r1)
+        return
+    blocked_filters = fpg - fpg % lanes
+    first, last = _interior(O3, D3, K3, s3, d3, lo3)
+    middle = first + (last - first) // outputs * outputs  # [first, middle) in blocks of `outputs`
+    zero = np.zeros(1, dtype=y.dtype)[0]
+    for r in range(r0, r1):
+        n, o1 = r // O1, r % O1
+        for o2 in range(O2):
+            blocks.direct_line_8(x, w, y, geometry, n, o1, o2, first, middle, groups, blocked_filters, zero)
+            blocks.direct_line_1(x, w, y, geometry, n, o1, o2, middle, last, groups, blocked_filters, zero)
+            for o3 in range(O3):
+                f_from = blocked_filters if first <= o3 < last else 0
+                if f_from == fpg:
+                    continue
+                out = y[n, o1, o2, o3]
+                for grp in range(groups):
+                    out[grp * fpg + f_from : (grp + 1) * fpg] = 0
+                for t1 in range(K1):
+                    i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
+                    if i1 < 0:
+                        continue
+                    for t2 in range(K2):
+                        i2 = _cell(o2 * s2 + t2 * d2 - lo2, f2, D2)
+                        if i2 < 0:
+                            continue
+                        for t3 in range(K3):
+                            i3 = _cell(o3 * s3 + t3 * d3 - lo3, f3, D3)
+                            if i3 < 0:
+                                continue
+                            for grp in range(groups):
+                                sums = out[grp * fpg + f_from : (grp + 1) * fpg]  # from index 0: vectorised
+                                for ci in range(cpg):
+                                    v = x[n, i1, i2, i3, grp * cpg + ci]
+                                    weights = w[t1, t2, t3, ci, grp * fpg + f_from : (grp + 1) * fpg]
+                                    for f in range(sums.size):
+                                        sums[f] += v * weights[f]
 
 
 @kernel

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from rankconv import utils
-from rankconv.ops import convolution, jit, kernels
+from rankconv.ops import convolution, jit, kernels, rank3
 from rankconv.ops.autodiff import primitive
 
 
@@ -234,9 +234,9 @@ def _compiled(rank: int, dtype) -> bool:
 def _pool_kernel_arguments(xl, pool_size, strides, pairs):
     """The compiled kernels' view of a pooling call: rank-3 array, window and geometry arrays."""
     rank = len(pool_size)
-    x3 = np.ascontiguousarray(kernels.as_rank3(xl, rank))
+    x3 = np.ascontiguousarray(rank3.as_rank3(xl, rank))
     pool = np.array((1,) * (3 - rank) + tuple(pool_size), dtype=np.int64)
-    geometry = kernels.geometry(strides, (1,) * rank, [lo for lo, _ in pairs], (1,) * rank)
+    geometry = rank3.geometry(strides, (1,) * rank, [lo for lo, _ in pairs], (1,) * rank)
     return x3, pool, geometry
 
 
@@ -244,8 +244,8 @@ def _pool_compiled(kernel, xl, pool_size, strides, pairs, out, *extra):
     """A pooling kernel that fills its output row by row (`kernel(x3, y3, pool, geometry, *extra,
     r0, r1)`) on the worker threads; the output channels-last, of spatial shape `out`."""
     x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
-    y = np.empty(kernels.rank3_shape((xl.shape[0], *out, xl.shape[-1])), dtype=xl.dtype)
-    kernels.run_rows(lambda r0, r1: kernel(x3, y, pool, geometry, *extra, r0, r1), y.shape[0] * y.shape[1])
+    y = np.empty(rank3.rank3_shape((xl.shape[0], *out, xl.shape[-1])), dtype=xl.dtype)
+    rank3.run_rows(kernel, y.shape[0] * y.shape[1], x3, y, pool, geometry, *extra)
     return y.reshape(xl.shape[0], *out, xl.shape[-1])
 
 
@@ -324,10 +324,10 @@ def _max_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_f
     g, r = _channels_last(g, data_format), _channels_last(r, data_format)
     if _compiled(len(out), x.dtype):
         x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
-        g3 = np.ascontiguousarray(kernels.as_rank3(g, len(out)), dtype=x3.dtype)
+        g3 = np.ascontiguousarray(rank3.as_rank3(g, len(out)), dtype=x3.dtype)
         dx = np.zeros(x3.shape, dtype=x3.dtype)
         # windows overlap, so the kernel scatters: whole samples per thread
-        kernels.run_rows(lambda n0, n1: kernels.max_pool_backward(x3, g3, dx, pool, geometry, n0, n1), x3.shape[0])
+        rank3.run_rows(kernels.max_pool_backward, x3.shape[0], x3, g3, dx, pool, geometry)
         return (_from_channels_last(dx.reshape(xl.shape), data_format),)
     padded = _padded(xl, pairs, -np.inf)
     dx = np.zeros(padded.shape, dtype=g.dtype)
@@ -373,11 +373,8 @@ def _average_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", da
         counts = _kernel_counts(xl_shape[1:-1], pool_size, strides, pairs, out, x.dtype)
         gl = _channels_last(np.asarray(g, dtype=x.dtype), data_format)
         g3, pool, geometry = _pool_kernel_arguments(gl, pool_size, strides, pairs)
-        dx = np.empty(kernels.rank3_shape(xl_shape), dtype=x.dtype)
-        kernels.run_rows(
-            lambda r0, r1: kernels.average_pool_backward(g3, dx, pool, geometry, *counts, r0, r1),
-            dx.shape[0] * dx.shape[1],
-        )
+        dx = np.empty(rank3.rank3_shape(xl_shape), dtype=x.dtype)
+        rank3.run_rows(kernels.average_pool_backward, dx.shape[0] * dx.shape[1], g3, dx, pool, geometry, *counts)
         return (_from_channels_last(dx.reshape(xl_shape), data_format),)
     g = _channels_last(g, data_format) / _average_counts(xl_shape, pool_size, strides, pairs, out, g.dtype)
     padded_shape = (xl_shape[0], *(n + lo + hi for n, (lo, hi) in zip(xl_shape[1:-1], pairs)), xl_shape[-1])
