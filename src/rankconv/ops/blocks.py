@@ -11,16 +11,16 @@ from rankconv.ops.jit import inline_kernel
 from rankconv.ops.rank3 import _tap_range
 
 DEPTHWISE_LANES = 16
-DEPTHWISE_OUTPUTS = 8
+DEPTHWISE_OUTPUTS = 4
 DIRECT_LANES = 16
-DIRECT_OUTPUTS = 8
+DIRECT_OUTPUTS = 4
 
 # fmt: off
 
 
 @inline_kernel
-def depthwise_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, zero):
-    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 8 cells) and
+def depthwise_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, zero):
+    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 4 cells) and
     channels [0, channels) (a multiple of 16) of a depthwise convolution with depth multiplier
     1: x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
@@ -30,16 +30,12 @@ def depthwise_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
     first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
     first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
     line = y[n, o1, o2]
-    for o3 in range(o3_first, o3_last, 8):
+    for o3 in range(o3_first, o3_last, 4):
         for c0 in range(0, channels, 16):
             a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
             a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
             a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = a2_12 = a2_13 = a2_14 = a2_15 = zero
             a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = a3_12 = a3_13 = a3_14 = a3_15 = zero
-            a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = a4_8 = a4_9 = a4_10 = a4_11 = a4_12 = a4_13 = a4_14 = a4_15 = zero
-            a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = a5_8 = a5_9 = a5_10 = a5_11 = a5_12 = a5_13 = a5_14 = a5_15 = zero
-            a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = a6_8 = a6_9 = a6_10 = a6_11 = a6_12 = a6_13 = a6_14 = a6_15 = zero
-            a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = a7_8 = a7_9 = a7_10 = a7_11 = a7_12 = a7_13 = a7_14 = a7_15 = zero
             for t1 in range(first1, last1):
                 i1 = o1 * s1 + t1 * d1 - lo1
                 for t2 in range(first2, last2):
@@ -116,74 +112,6 @@ def depthwise_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
                         a3_13 += xr[13] * wr[13]
                         a3_14 += xr[14] * wr[14]
                         a3_15 += xr[15] * wr[15]
-                        xr = plane[ub + np.uint64(4) * us, c0 : c0 + 16]
-                        a4_0 += xr[0] * wr[0]
-                        a4_1 += xr[1] * wr[1]
-                        a4_2 += xr[2] * wr[2]
-                        a4_3 += xr[3] * wr[3]
-                        a4_4 += xr[4] * wr[4]
-                        a4_5 += xr[5] * wr[5]
-                        a4_6 += xr[6] * wr[6]
-                        a4_7 += xr[7] * wr[7]
-                        a4_8 += xr[8] * wr[8]
-                        a4_9 += xr[9] * wr[9]
-                        a4_10 += xr[10] * wr[10]
-                        a4_11 += xr[11] * wr[11]
-                        a4_12 += xr[12] * wr[12]
-                        a4_13 += xr[13] * wr[13]
-                        a4_14 += xr[14] * wr[14]
-                        a4_15 += xr[15] * wr[15]
-                        xr = plane[ub + np.uint64(5) * us, c0 : c0 + 16]
-                        a5_0 += xr[0] * wr[0]
-                        a5_1 += xr[1] * wr[1]
-                        a5_2 += xr[2] * wr[2]
-                        a5_3 += xr[3] * wr[3]
-                        a5_4 += xr[4] * wr[4]
-                        a5_5 += xr[5] * wr[5]
-                        a5_6 += xr[6] * wr[6]
-                        a5_7 += xr[7] * wr[7]
-                        a5_8 += xr[8] * wr[8]
-                        a5_9 += xr[9] * wr[9]
-                        a5_10 += xr[10] * wr[10]
-                        a5_11 += xr[11] * wr[11]
-                        a5_12 += xr[12] * wr[12]
-                        a5_13 += xr[13] * wr[13]
-                        a5_14 += xr[14] * wr[14]
-                        a5_15 += xr[15] * wr[15]
-                        xr = plane[ub + np.uint64(6) * us, c0 : c0 + 16]
-                        a6_0 += xr[0] * wr[0]
-                        a6_1 += xr[1] * wr[1]
-                        a6_2 += xr[2] * wr[2]
-                        a6_3 += xr[3] * wr[3]
-                        a6_4 += xr[4] * wr[4]
-                        a6_5 += xr[5] * wr[5]
-                        a6_6 += xr[6] * wr[6]
-                        a6_7 += xr[7] * wr[7]
-                        a6_8 += xr[8] * wr[8]
-                        a6_9 += xr[9] * wr[9]
-                        a6_10 += xr[10] * wr[10]
-                        a6_11 += xr[11] * wr[11]
-                        a6_12 += xr[12] * wr[12]
-                        a6_13 += xr[13] * wr[13]
-                        a6_14 += xr[14] * wr[14]
-                        a6_15 += xr[15] * wr[15]
-                        xr = plane[ub + np.uint64(7) * us, c0 : c0 + 16]
-                        a7_0 += xr[0] * wr[0]
-                        a7_1 += xr[1] * wr[1]
-                        a7_2 += xr[2] * wr[2]
-                        a7_3 += xr[3] * wr[3]
-                        a7_4 += xr[4] * wr[4]
-                        a7_5 += xr[5] * wr[5]
-                        a7_6 += xr[6] * wr[6]
-                        a7_7 += xr[7] * wr[7]
-                        a7_8 += xr[8] * wr[8]
-                        a7_9 += xr[9] * wr[9]
-                        a7_10 += xr[10] * wr[10]
-                        a7_11 += xr[11] * wr[11]
-                        a7_12 += xr[12] * wr[12]
-                        a7_13 += xr[13] * wr[13]
-                        a7_14 += xr[14] * wr[14]
-                        a7_15 += xr[15] * wr[15]
             uo = np.uint64(o3)
             out = line[uo + np.uint64(0), c0 : c0 + 16]
             out[0] = a0_0
@@ -253,74 +181,6 @@ def depthwise_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
             out[13] = a3_13
             out[14] = a3_14
             out[15] = a3_15
-            out = line[uo + np.uint64(4), c0 : c0 + 16]
-            out[0] = a4_0
-            out[1] = a4_1
-            out[2] = a4_2
-            out[3] = a4_3
-            out[4] = a4_4
-            out[5] = a4_5
-            out[6] = a4_6
-            out[7] = a4_7
-            out[8] = a4_8
-            out[9] = a4_9
-            out[10] = a4_10
-            out[11] = a4_11
-            out[12] = a4_12
-            out[13] = a4_13
-            out[14] = a4_14
-            out[15] = a4_15
-            out = line[uo + np.uint64(5), c0 : c0 + 16]
-            out[0] = a5_0
-            out[1] = a5_1
-            out[2] = a5_2
-            out[3] = a5_3
-            out[4] = a5_4
-            out[5] = a5_5
-            out[6] = a5_6
-            out[7] = a5_7
-            out[8] = a5_8
-            out[9] = a5_9
-            out[10] = a5_10
-            out[11] = a5_11
-            out[12] = a5_12
-            out[13] = a5_13
-            out[14] = a5_14
-            out[15] = a5_15
-            out = line[uo + np.uint64(6), c0 : c0 + 16]
-            out[0] = a6_0
-            out[1] = a6_1
-            out[2] = a6_2
-            out[3] = a6_3
-            out[4] = a6_4
-            out[5] = a6_5
-            out[6] = a6_6
-            out[7] = a6_7
-            out[8] = a6_8
-            out[9] = a6_9
-            out[10] = a6_10
-            out[11] = a6_11
-            out[12] = a6_12
-            out[13] = a6_13
-            out[14] = a6_14
-            out[15] = a6_15
-            out = line[uo + np.uint64(7), c0 : c0 + 16]
-            out[0] = a7_0
-            out[1] = a7_1
-            out[2] = a7_2
-            out[3] = a7_3
-            out[4] = a7_4
-            out[5] = a7_5
-            out[6] = a7_6
-            out[7] = a7_7
-            out[8] = a7_8
-            out[9] = a7_9
-            out[10] = a7_10
-            out[11] = a7_11
-            out[12] = a7_12
-            out[13] = a7_13
-            out[14] = a7_14
-            out[15] = a7_15
 
 
 @inline_kernel
@@ -384,8 +244,8 @@ def depthwise_line_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
 
 
 @inline_kernel
-def direct_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filters, zero):
-    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 8 cells) and the
+def direct_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filters, zero):
+    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 4 cells) and the
     first `filters` filters of every group (a multiple of 16) of a direct convolution:
     x (N, D1, D2, D3, C), w (K1, K2, K3, C // G, F), y (N, O1, O2, O3, F)."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
@@ -396,17 +256,13 @@ def direct_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filte
     first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
     first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
     line = y[n, o1, o2]
-    for o3 in range(o3_first, o3_last, 8):
+    for o3 in range(o3_first, o3_last, 4):
         for grp in range(groups):
             for f0 in range(grp * fpg, grp * fpg + filters, 16):
                 a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
                 a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
                 a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = a2_12 = a2_13 = a2_14 = a2_15 = zero
                 a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = a3_12 = a3_13 = a3_14 = a3_15 = zero
-                a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = a4_8 = a4_9 = a4_10 = a4_11 = a4_12 = a4_13 = a4_14 = a4_15 = zero
-                a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = a5_8 = a5_9 = a5_10 = a5_11 = a5_12 = a5_13 = a5_14 = a5_15 = zero
-                a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = a6_8 = a6_9 = a6_10 = a6_11 = a6_12 = a6_13 = a6_14 = a6_15 = zero
-                a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = a7_8 = a7_9 = a7_10 = a7_11 = a7_12 = a7_13 = a7_14 = a7_15 = zero
                 for t1 in range(first1, last1):
                     i1 = o1 * s1 + t1 * d1 - lo1
                     for t2 in range(first2, last2):
@@ -421,10 +277,6 @@ def direct_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filte
                                 v1 = plane[ub + np.uint64(1) * us, channel]
                                 v2 = plane[ub + np.uint64(2) * us, channel]
                                 v3 = plane[ub + np.uint64(3) * us, channel]
-                                v4 = plane[ub + np.uint64(4) * us, channel]
-                                v5 = plane[ub + np.uint64(5) * us, channel]
-                                v6 = plane[ub + np.uint64(6) * us, channel]
-                                v7 = plane[ub + np.uint64(7) * us, channel]
                                 a0_0 += v0 * wr[0]
                                 a0_1 += v0 * wr[1]
                                 a0_2 += v0 * wr[2]
@@ -489,70 +341,6 @@ def direct_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filte
                                 a3_13 += v3 * wr[13]
                                 a3_14 += v3 * wr[14]
                                 a3_15 += v3 * wr[15]
-                                a4_0 += v4 * wr[0]
-                                a4_1 += v4 * wr[1]
-                                a4_2 += v4 * wr[2]
-                                a4_3 += v4 * wr[3]
-                                a4_4 += v4 * wr[4]
-                                a4_5 += v4 * wr[5]
-                                a4_6 += v4 * wr[6]
-                                a4_7 += v4 * wr[7]
-                                a4_8 += v4 * wr[8]
-                                a4_9 += v4 * wr[9]
-                                a4_10 += v4 * wr[10]
-                                a4_11 += v4 * wr[11]
-                                a4_12 += v4 * wr[12]
-                                a4_13 += v4 * wr[13]
-                                a4_14 += v4 * wr[14]
-                                a4_15 += v4 * wr[15]
-                                a5_0 += v5 * wr[0]
-                                a5_1 += v5 * wr[1]
-                                a5_2 += v5 * wr[2]
-                                a5_3 += v5 * wr[3]
-                                a5_4 += v5 * wr[4]
-                                a5_5 += v5 * wr[5]
-                                a5_6 += v5 * wr[6]
-                                a5_7 += v5 * wr[7]
-                                a5_8 += v5 * wr[8]
-                                a5_9 += v5 * wr[9]
-                                a5_10 += v5 * wr[10]
-                                a5_11 += v5 * wr[11]
-                                a5_12 += v5 * wr[12]
-                                a5_13 += v5 * wr[13]
-                                a5_14 += v5 * wr[14]
-                                a5_15 += v5 * wr[15]
-                                a6_0 += v6 * wr[0]
-                                a6_1 += v6 * wr[1]
-                                a6_2 += v6 * wr[2]
-                                a6_3 += v6 * wr[3]
-                                a6_4 += v6 * wr[4]
-                                a6_5 += v6 * wr[5]
-                                a6_6 += v6 * wr[6]
-                                a6_7 += v6 * wr[7]
-                                a6_8 += v6 * wr[8]
-                                a6_9 += v6 * wr[9]
-                                a6_10 += v6 * wr[10]
-                                a6_11 += v6 * wr[11]
-                                a6_12 += v6 * wr[12]
-                                a6_13 += v6 * wr[13]
-                                a6_14 += v6 * wr[14]
-                                a6_15 += v6 * wr[15]
-                                a7_0 += v7 * wr[0]
-                                a7_1 += v7 * wr[1]
-                                a7_2 += v7 * wr[2]
-                                a7_3 += v7 * wr[3]
-                                a7_4 += v7 * wr[4]
-                                a7_5 += v7 * wr[5]
-                                a7_6 += v7 * wr[6]
-                                a7_7 += v7 * wr[7]
-                                a7_8 += v7 * wr[8]
-                                a7_9 += v7 * wr[9]
-                                a7_10 += v7 * wr[10]
-                                a7_11 += v7 * wr[11]
-                                a7_12 += v7 * wr[12]
-                                a7_13 += v7 * wr[13]
-                                a7_14 += v7 * wr[14]
-                                a7_15 += v7 * wr[15]
                 uo = np.uint64(o3)
                 out = line[uo + np.uint64(0), f0 : f0 + 16]
                 out[0] = a0_0
@@ -622,74 +410,6 @@ def direct_line_8(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filte
                 out[13] = a3_13
                 out[14] = a3_14
                 out[15] = a3_15
-                out = line[uo + np.uint64(4), f0 : f0 + 16]
-                out[0] = a4_0
-                out[1] = a4_1
-                out[2] = a4_2
-                out[3] = a4_3
-                out[4] = a4_4
-                out[5] = a4_5
-                out[6] = a4_6
-                out[7] = a4_7
-                out[8] = a4_8
-                out[9] = a4_9
-                out[10] = a4_10
-                out[11] = a4_11
-                out[12] = a4_12
-                out[13] = a4_13
-                out[14] = a4_14
-                out[15] = a4_15
-                out = line[uo + np.uint64(5), f0 : f0 + 16]
-                out[0] = a5_0
-                out[1] = a5_1
-                out[2] = a5_2
-                out[3] = a5_3
-                out[4] = a5_4
-                out[5] = a5_5
-                out[6] = a5_6
-                out[7] = a5_7
-                out[8] = a5_8
-                out[9] = a5_9
-                out[10] = a5_10
-                out[11] = a5_11
-                out[12] = a5_12
-                out[13] = a5_13
-                out[14] = a5_14
-                out[15] = a5_15
-                out = line[uo + np.uint64(6), f0 : f0 + 16]
-                out[0] = a6_0
-                out[1] = a6_1
-                out[2] = a6_2
-                out[3] = a6_3
-                out[4] = a6_4
-                out[5] = a6_5
-                out[6] = a6_6
-                out[7] = a6_7
-                out[8] = a6_8
-                out[9] = a6_9
-                out[10] = a6_10
-                out[11] = a6_11
-                out[12] = a6_12
-                out[13] = a6_13
-                out[14] = a6_14
-                out[15] = a6_15
-                out = line[uo + np.uint64(7), f0 : f0 + 16]
-                out[0] = a7_0
-                out[1] = a7_1
-                out[2] = a7_2
-                out[3] = a7_3
-                out[4] = a7_4
-                out[5] = a7_5
-                out[6] = a7_6
-                out[7] = a7_7
-                out[8] = a7_8
-                out[9] = a7_9
-                out[10] = a7_10
-                out[11] = a7_11
-                out[12] = a7_12
-                out[13] = a7_13
-                out[14] = a7_14
-                out[15] = a7_15
 
 
 @inline_kernel

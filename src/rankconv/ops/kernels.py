@@ -54,7 +54,7 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
             if blocked_channels:
-                blocks.depthwise_line_8(x, w, y, geometry, n, o1, o2, first, middle, blocked_channels, zero)
+                blocks.depthwise_line_4(x, w, y, geometry, n, o1, o2, first, middle, blocked_channels, zero)
                 blocks.depthwise_line_1(x, w, y, geometry, n, o1, o2, middle, last, blocked_channels, zero)
             for o3 in range(O3):
                 c_from = blocked_channels if first <= o3 < last else 0
@@ -231,7 +231,7 @@ def direct_forward(x, w, y, geometry, groups, r0, r1):
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
-            blocks.direct_line_8(x, w, y, geometry, n, o1, o2, first, middle, groups, blocked_filters, zero)
+            blocks.direct_line_4(x, w, y, geometry, n, o1, o2, first, middle, groups, blocked_filters, zero)
             blocks.direct_line_1(x, w, y, geometry, n, o1, o2, middle, last, groups, blocked_filters, zero)
             for o3 in range(O3):
                 f_from = blocked_filters if first <= o3 < last else 0
