@@ -63,3 +63,51 @@ def reference_conv(x, w, strides=1, padding="valid", dilation=1, data_format="ch
     if data_format == "channels_first":
         y = np.moveaxis(y, -1, 1)
     return y
+
+
+def reference_conv_transpose(
+    x, w, strides=1, padding="valid", output_padding=None, dilation=1, data_format="channels_last"
+):
+    """Keras's transposed convolution from its definition, as a scatter: input cell i and tap t add
+    x[i] * w[t] (w: kernel_size + (filters, channels)) to cell i*s + t*d of the full output, of
+    length (n - 1) * s + span; Keras's output is the window of that starting at span - 1 - lo, with
+    lo and the length from Keras's documented rules (cells past the full output are zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if data_format == "channels_first":
+        x = np.moveaxis(x, 1, -1)
+    rank = x.ndim - 2
+    s = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    d = (dilation,) * rank if isinstance(dilation, int) else tuple(dilation)
+    ops_ = (
+        [None] * rank
+        if output_padding is None
+        else ((output_padding,) * rank if isinstance(output_padding, int) else tuple(output_padding))
+    )
+    spatial, ks = x.shape[1:-1], w.shape[:rank]
+    spans = [d[i] * (ks[i] - 1) + 1 for i in range(rank)]
+    full_shape = [(spatial[i] - 1) * s[i] + spans[i] for i in range(rank)]
+    full = np.zeros((x.shape[0], *full_shape, w.shape[-2]))
+    for i in itertools.product(*(range(n) for n in spatial)):
+        for t in itertools.product(*(range(k) for k in ks)):
+            at = tuple(i[a] * s[a] + t[a] * d[a] for a in range(rank))
+            full[(slice(None), *at, slice(None))] += x[(slice(None), *i, slice(None))] @ w[t].T
+    starts, lengths = [], []
+    for a in range(rank):
+        span, stride, extra, n = spans[a], s[a], ops_[a], spatial[a]
+        if padding == "valid":
+            length = (n - 1) * stride + span + (max(span, stride) - span if extra is None else extra)
+            lo = span - 1
+        else:
+            length = n * stride if extra is None else (n - 1) * stride + span % 2 + extra
+            total = stride + span - 2 if extra is None else span + span % 2 - 2 + extra
+            lo = min(total // 2 + total % 2, span - 1)
+        starts.append(span - 1 - lo)
+        lengths.append(length)
+    y = np.zeros((x.shape[0], *lengths, w.shape[-2]))
+    window = tuple(slice(0, min(length, full_shape[a] - starts[a])) for a, length in enumerate(lengths))
+    source = tuple(slice(starts[a], starts[a] + (window[a].stop - window[a].start)) for a in range(rank))
+    y[(slice(None), *window, slice(None))] = full[(slice(None), *source, slice(None))]
+    if data_format == "channels_first":
+        y = np.moveaxis(y, -1, 1)
+    return y

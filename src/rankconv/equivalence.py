@@ -1,10 +1,15 @@
 """The seed's insight as a tool: a rank-N convolution whose kernel spans a whole spatial axis is
-a rank-(N-1) convolution with that axis folded into the channels, and back.
+a rank-(N-1) convolution with that axis folded into the channels, and back; and a depthwise
+convolution is a grouped one.
 
 `Conv2D(64, (3, 300))` on `(batch, 600, 300, 1)` computes what `Conv1D(64, 3)` computes on
 `(batch, 600, 300)`: `lower` turns the first into the second, `lift` the second into the first.
 Inputs and outputs move between the two with `lower_inputs`/`lift_inputs` (and the outputs
 differ only by the size-1 axis the wider layer keeps).
+
+`to_grouped(DepthwiseConv)` gives the `Conv` with `groups = channels` and `channels *
+depth_multiplier` filters that computes the same thing (the kernel reshaped from `kernel_size +
+(channels, m)` to `kernel_size + (1, channels * m)`); `to_depthwise` goes back.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import numpy as np
 
 from rankconv import utils
 from rankconv.layers.conv import Conv, Conv1D, Conv2D, Conv3D
+from rankconv.layers.depthwise_conv import DepthwiseConv, DepthwiseConv1D, DepthwiseConv2D, DepthwiseConv3D
 
 _BY_RANK = {1: Conv1D, 2: Conv2D, 3: Conv3D}
+_DEPTHWISE_BY_RANK = {1: DepthwiseConv1D, 2: DepthwiseConv2D, 3: DepthwiseConv3D}
 
 # Arguments copied unchanged from one layer to its equivalent.
 _SHARED = (
@@ -154,3 +161,96 @@ def lower_inputs(x, axis: int = -1, data_format: str = "channels_last") -> np.nd
     if channels_last:
         return np.moveaxis(x[..., 0], axis + 1, -1)
     return np.moveaxis(x[:, 0], axis + 1, 1)
+
+
+def _built_input_shape(layer, action, cls):
+    if not isinstance(layer, cls):
+        raise TypeError(f"{action} takes a rankconv {cls.__name__} layer; received {type(layer).__name__}.")
+    if not layer.built:
+        raise ValueError(
+            f"{action} needs a built layer; call {type(layer).__name__} '{layer.name}' on an input or "
+            "`build(input_shape)` first."
+        )
+    return layer._build_input_shape
+
+
+def to_grouped(layer: DepthwiseConv) -> Conv:
+    """`DepthwiseConv` (any rank, depth multiplier m) → the `Conv` with `groups = channels` and
+    `channels * m` filters that computes the same outputs: output channel `c * m + j` is input
+    channel c convolved with its j-th filter in both."""
+    shape = _built_input_shape(layer, "to_grouped", DepthwiseConv)
+    channels = layer.kernel.shape[-2]
+    config = layer.get_config()
+    arguments = dict(
+        filters=channels * layer.depth_multiplier,
+        kernel_size=layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        data_format=layer.data_format,
+        dilation_rate=layer.dilation_rate,
+        groups=channels,
+        activation=config["activation"],
+        use_bias=layer.use_bias,
+        kernel_initializer=config["depthwise_initializer"],
+        bias_initializer=config["bias_initializer"],
+        kernel_regularizer=config["depthwise_regularizer"],
+        bias_regularizer=config["bias_regularizer"],
+        activity_regularizer=config["activity_regularizer"],
+        kernel_constraint=config["depthwise_constraint"],
+        bias_constraint=config["bias_constraint"],
+        dtype=layer.dtype,
+        trainable=layer.trainable,
+    )
+    cls = _BY_RANK.get(layer.rank)
+    grouped = cls(**arguments) if cls else Conv(layer.rank, **arguments)
+    grouped.build(shape)
+    kernel = layer.kernel.value.reshape(*layer.kernel_size, 1, channels * layer.depth_multiplier)
+    grouped.set_weights([kernel, *layer.get_weights()[1:]])
+    return grouped
+
+
+def to_depthwise(layer: Conv) -> DepthwiseConv:
+    """A grouped `Conv` with one group per input channel (`groups == channels`) → the
+    `DepthwiseConv` with depth multiplier `filters // channels` that computes the same outputs."""
+    shape = _built_input_shape(layer, "to_depthwise", Conv)
+    channels = layer.kernel.shape[-2] * layer.groups
+    if layer.kernel.shape[-2] != 1:
+        raise ValueError(
+            f"Cannot make {type(layer).__name__} '{layer.name}' depthwise: it has groups={layer.groups} for "
+            f"{channels} input channels, so each filter reads {layer.kernel.shape[-2]} channels; a depthwise "
+            "convolution needs groups equal to the input's channels (one channel per filter)."
+        )
+    config = layer.get_config()
+    arguments = dict(
+        kernel_size=layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        depth_multiplier=layer.filters // channels,
+        data_format=layer.data_format,
+        dilation_rate=layer.dilation_rate,
+        activation=config["activation"],
+        use_bias=layer.use_bias,
+        depthwise_initializer=config["kernel_initializer"],
+        bias_initializer=config["bias_initializer"],
+        depthwise_regularizer=config["kernel_regularizer"],
+        bias_regularizer=config["bias_regularizer"],
+        activity_regularizer=config["activity_regularizer"],
+        depthwise_constraint=config["kernel_constraint"],
+        bias_constraint=config["bias_constraint"],
+        dtype=layer.dtype,
+        trainable=layer.trainable,
+    )
+    if layer.padding == "causal":
+        raise ValueError(
+            f"Cannot make {type(layer).__name__} '{layer.name}' depthwise: padding='causal' exists for Conv1D only, "
+            "not for the depthwise layers."
+        )
+    cls = _DEPTHWISE_BY_RANK.get(layer.rank)
+    if cls:
+        depthwise = cls(**arguments)
+    else:
+        depthwise = DepthwiseConv(layer.rank, **arguments)
+    depthwise.build(shape)
+    kernel = layer.kernel.value.reshape(*layer.kernel_size, channels, layer.filters // channels)
+    depthwise.set_weights([kernel, *layer.get_weights()[1:]])
+    return depthwise

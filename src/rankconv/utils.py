@@ -174,6 +174,35 @@ def padding_pairs(
     return tuple(pairs)
 
 
+def conv_transpose_padding(
+    kernel: int, stride: int, dilation: int, padding: str, output_padding=None
+) -> tuple[int, int]:
+    """`(lo, hi)` zeros around the stride-dilated input that make a transposed convolution a plain
+    stride-1 convolution with the flipped kernel (Keras 3's arithmetic, as its JAX backend):
+
+    "valid": `span - 1` on both sides, plus `output_padding` after (default `max(span, stride) -
+    span`), giving `(n - 1) * stride + span + output_padding` cells; "same": `n * stride` cells, or,
+    with `output_padding`, `(n - 1) * stride + span % 2 + output_padding`. `span` is the dilated
+    kernel size."""
+    span = effective_kernel_size(kernel, dilation)
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        return span - 1, span - 1 + extra
+    total = stride + span - 2 if output_padding is None else span + span % 2 - 2 + output_padding
+    lo = min(total // 2 + total % 2, span - 1)
+    return lo, total - lo
+
+
+def conv_transpose_output_length(
+    length: int | None, kernel: int, padding: str, output_padding=None, stride: int = 1, dilation: int = 1
+) -> int | None:
+    """Length of one spatial axis after a transposed convolution (`conv_transpose_padding`)."""
+    if length is None:
+        return None
+    lo, hi = conv_transpose_padding(kernel, stride, dilation, padding, output_padding)
+    return (length - 1) * stride + 1 + lo + hi - effective_kernel_size(kernel, dilation) + 1
+
+
 # ----------------------------------------------------------------------------- randomness
 
 _global_generator = None

@@ -7,12 +7,21 @@ records its vector-Jacobian product.
 
 from rankconv.ops.autodiff import GradientTape, Tracer, Variable, grad, stop_gradient, value_and_grad
 from rankconv.ops.conv_common import get_num_threads, set_conv_workspace, set_num_threads
-from rankconv.ops.convolution import conv_general, conv_general_vjp, conv_plan, conv_vjp
+from rankconv.ops.convolution import (
+    conv_general,
+    conv_general_vjp,
+    conv_plan,
+    conv_transpose_vjp,
+    conv_vjp,
+    depthwise_conv_vjp,
+)
 from rankconv.ops.jit import set_jit
 from rankconv.ops.nn import (
     FUSED_ACTIVATIONS,
     average_pool,
     conv,
+    conv_transpose,
+    depthwise_conv,
     elu,
     fused_conv,
     gelu,
@@ -22,6 +31,7 @@ from rankconv.ops.nn import (
     relu,
     relu6,
     selu,
+    separable_conv,
     sigmoid,
     silu,
     softmax,
@@ -63,6 +73,7 @@ from rankconv.ops.numpy_ops import (
     ones_like,
     pad,
     power,
+    repeat,
     reshape,
     scatter_rows,
     shape,

@@ -56,7 +56,7 @@ def _forward(kernel_function, flat_kernel, extra):
         y = np.empty(rank3.rank3_shape(call.output_shape), dtype=call.dtype)
         geometry = _geometry(call)
         argument = extra(call)
-        rank3.run_rows(kernel_function, y.shape[0] * y.shape[1], x3, w, y, geometry, argument)
+        rank3.run_rows(kernel_function, y.shape[0] * y.shape[1], x3, w, y, geometry, argument, parts=call.threads)
         return y.reshape(call.output_shape)
 
     return forward
@@ -71,7 +71,7 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra):
         dx = None
         if wanted[0]:
             buffer = np.empty(x3.shape, dtype=call.dtype)
-            rank3.run_rows(input_grad, x3.shape[0] * x3.shape[1], g, w, buffer, geometry, argument)
+            rank3.run_rows(input_grad, x3.shape[0] * x3.shape[1], g, w, buffer, geometry, argument, parts=call.threads)
             dx = buffer.reshape(x.shape)
         if not wanted[1]:
             return dx, None
@@ -82,7 +82,7 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra):
             return dw
 
         jit.prepare(kernel_grad, x3, g, np.zeros(w.shape, dtype=call.dtype), geometry, argument, 0, 0)
-        parts = common.run_parallel(kernel_part, rank3.row_parts(g.shape[0] * g.shape[1]))
+        parts = common.run_parallel(kernel_part, rank3.row_parts(g.shape[0] * g.shape[1], call.threads))
         dw = parts[0] if parts else np.zeros(w.shape, dtype=call.dtype)
         for part in parts[1:]:
             dw += part

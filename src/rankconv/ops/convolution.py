@@ -240,3 +240,125 @@ def conv_vjp(grad, inputs, kernel, strides=1, padding="valid", data_format=None,
     if data_format == "channels_first" and d_x is not None:
         d_x = np.ascontiguousarray(_to_channels_first(d_x))
     return d_x, d_kernel
+
+
+# ----------------------------------------------------------------------------- the family
+
+
+def _family_front_end(inputs, kernel, strides, data_format, dilation_rate, op):
+    """Inputs channels-last, kernel, rank, strides, dilations and data format for `op`, checked."""
+    x = _as_float_array(inputs, "inputs")
+    kernel = _as_float_array(kernel, "kernel")
+    data_format = utils.normalize_data_format(data_format)
+    if x.ndim < 3:
+        raise ValueError(
+            f"`inputs` of {op} must have shape (batch, *spatial, channels) (or (batch, channels, *spatial) for "
+            f"channels_first) with at least one spatial axis; received shape {x.shape}."
+        )
+    rank = x.ndim - 2
+    if kernel.ndim != rank + 2:
+        raise ValueError(
+            f"`kernel` of {op} must have {rank + 2} axes for inputs of shape {np.shape(inputs)}; received kernel "
+            f"shape {kernel.shape}."
+        )
+    if data_format == "channels_first":
+        x = _to_channels_last(x)
+    strides = utils.normalize_tuple(strides, rank, "strides")
+    dilation_rate = utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    return x, kernel, rank, strides, dilation_rate, data_format
+
+
+def _transpose_setup(inputs, kernel, strides, padding, output_padding, data_format, dilation_rate):
+    x, kernel, rank, strides, dilation_rate, data_format = _family_front_end(
+        inputs, kernel, strides, data_format, dilation_rate, "conv_transpose"
+    )
+    if kernel.shape[-1] != x.shape[-1]:
+        raise ValueError(
+            "`kernel` of conv_transpose has Keras's layout kernel_size + (filters, input_channels): its last axis "
+            f"must equal the input's {x.shape[-1]} channels; received kernel shape {kernel.shape}."
+        )
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"`padding` of conv_transpose must be 'valid' or 'same'; received padding={padding!r}.")
+    padding = padding.lower()
+    if output_padding is not None:
+        output_padding = utils.normalize_tuple(output_padding, rank, "output_padding", allow_zero=True)
+        for axis, (extra, stride) in enumerate(zip(output_padding, strides)):
+            if extra >= stride:
+                raise ValueError(
+                    f"`output_padding` must be smaller than `strides` on every axis; on axis {axis} it is {extra} "
+                    f"with strides {stride} (output_padding={output_padding}, strides={strides})."
+                )
+    pairs = tuple(
+        utils.conv_transpose_padding(k, s, d, padding, None if output_padding is None else output_padding[axis])
+        for axis, (k, s, d) in enumerate(zip(kernel.shape[:rank], strides, dilation_rate))
+    )
+    # as a plain convolution: the kernel flipped on its spatial axes, its two channel axes swapped
+    flipped = np.swapaxes(np.flip(kernel, axis=tuple(range(rank))), -1, -2)
+    return x, flipped, rank, strides, pairs, dilation_rate, data_format
+
+
+def conv_transpose(
+    inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1
+) -> np.ndarray:
+    """Transposed convolution with Keras 3's `keras.ops.conv_transpose` signature, for any rank >= 1.
+
+    kernel: `kernel_size + (filters, input_channels)` (Keras's layout). The input is spread
+    `strides` apart (input dilation) and convolved at stride 1 with the flipped kernel, padded as
+    `utils.conv_transpose_padding`: the gradient of a strided convolution, as an op of its own.
+    """
+    x, flipped, _, strides, pairs, dilation_rate, data_format = _transpose_setup(
+        inputs, kernel, strides, padding, output_padding, data_format, dilation_rate
+    )
+    y = conv_general(x, flipped, 1, pairs, strides, dilation_rate)
+    return np.ascontiguousarray(_to_channels_first(y)) if data_format == "channels_first" else y
+
+
+def conv_transpose_vjp(
+    grad, inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1,
+    wanted=(True, True),
+):  # fmt: skip
+    """`(d_inputs, d_kernel)` of `conv_transpose` for the output gradient `grad`."""
+    x, flipped, rank, strides, pairs, dilation_rate, data_format = _transpose_setup(
+        inputs, kernel, strides, padding, output_padding, data_format, dilation_rate
+    )
+    grad = _as_float_array(grad, "grad")
+    if data_format == "channels_first":
+        grad = _to_channels_last(grad)
+    d_x, d_flipped = conv_general_vjp(grad, x, flipped, 1, pairs, strides, dilation_rate, wanted)
+    if d_x is not None and data_format == "channels_first":
+        d_x = np.ascontiguousarray(_to_channels_first(d_x))
+    d_kernel = None
+    if d_flipped is not None:
+        d_kernel = np.ascontiguousarray(np.flip(np.swapaxes(d_flipped, -1, -2), axis=tuple(range(rank))))
+    return d_x, d_kernel
+
+
+def _depthwise_kernel(inputs, kernel, strides, data_format, dilation_rate):
+    """The depthwise kernel `kernel_size + (channels, multiplier)` as a grouped convolution's
+    `kernel_size + (1, channels * multiplier)`: output channel `c * multiplier + j` reads input channel c."""
+    x, kernel, rank, _, _, data_format = _family_front_end(
+        inputs, kernel, strides, data_format, dilation_rate, "depthwise_conv"
+    )
+    if kernel.shape[-2] != x.shape[-1]:
+        raise ValueError(
+            "`kernel` of depthwise_conv has Keras's layout kernel_size + (input_channels, depth_multiplier): its "
+            f"second-to-last axis must equal the input's {x.shape[-1]} channels; received kernel shape {kernel.shape}."
+        )
+    return kernel.reshape(*kernel.shape[:rank], 1, kernel.shape[-2] * kernel.shape[-1])
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1) -> np.ndarray:
+    """Depthwise convolution with Keras 3's `keras.ops.depthwise_conv` signature, for any rank >= 1:
+    every input channel convolved with its own `depth_multiplier` filters (the grouped convolution
+    with one group per channel; kernel `kernel_size + (channels, depth_multiplier)`)."""
+    grouped = _depthwise_kernel(inputs, kernel, strides, data_format, dilation_rate)
+    return conv(inputs, grouped, strides, padding, data_format, dilation_rate)
+
+
+def depthwise_conv_vjp(
+    grad, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, wanted=(True, True)
+):
+    """`(d_inputs, d_kernel)` of `depthwise_conv` for the output gradient `grad`."""
+    grouped = _depthwise_kernel(inputs, kernel, strides, data_format, dilation_rate)
+    d_x, d_grouped = conv_vjp(grad, inputs, grouped, strides, padding, data_format, dilation_rate, wanted)
+    return d_x, (None if d_grouped is None else d_grouped.reshape(np.shape(kernel)))

@@ -408,7 +408,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
                         np.matmul(source[:, :, g], matrix, out=partial)
                         target += partial
 
-    common.run_parallel(run, common.split_runs(_blocks(lay), common.THREADS), blas=True)
+    common.run_parallel(run, common.split_runs(_blocks(lay), call.threads), blas=True)
     return y
 
 
@@ -434,7 +434,7 @@ def _kernel_grad(grad, x, call: common.ConvCall) -> np.ndarray:
                         total[g, tap] += source[:, g].T @ rows[n, :, g * fg : (g + 1) * fg]
         return total
 
-    total = sum(common.run_parallel(run, common.split_runs(_blocks(lay), common.THREADS), blas=True))
+    total = sum(common.run_parallel(run, common.split_runs(_blocks(lay), call.threads), blas=True))
     # (groups, taps * cg, fg), the taps of the first axis outermost → (*kernel_spatial, cg, groups * fg)
     grouped = total.reshape(call.groups, call.taps, call.channels_per_group, fg).transpose(1, 2, 0, 3)
     return np.ascontiguousarray(grouped).reshape(call.kernel_shape)

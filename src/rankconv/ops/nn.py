@@ -148,6 +148,39 @@ conv = primitive(convolution.conv, _conv_vjp, pass_wanted=True)
 conv.__doc__ = convolution.conv.__doc__
 
 
+def _conv_transpose_vjp(
+    g, r, inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1,
+    wanted=(True, True),
+):  # fmt: skip
+    options = (strides, padding, output_padding, data_format, dilation_rate)
+    return convolution.conv_transpose_vjp(g, inputs, kernel, *options, wanted=wanted[:2])
+
+
+conv_transpose = primitive(convolution.conv_transpose, _conv_transpose_vjp, differentiable=(0, 1), pass_wanted=True)
+conv_transpose.__doc__ = convolution.conv_transpose.__doc__
+
+
+def _depthwise_conv_vjp(
+    g, r, inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, wanted=(True, True)
+):
+    options = (strides, padding, data_format, dilation_rate)
+    return convolution.depthwise_conv_vjp(g, inputs, kernel, *options, wanted=wanted[:2])
+
+
+depthwise_conv = primitive(convolution.depthwise_conv, _depthwise_conv_vjp, differentiable=(0, 1), pass_wanted=True)
+depthwise_conv.__doc__ = convolution.depthwise_conv.__doc__
+
+
+def separable_conv(
+    inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None, dilation_rate=1
+):
+    """Keras 3's `keras.ops.separable_conv`, any rank: `depthwise_conv` (with the strides, padding
+    and dilations), then a 1×…×1 `conv` with `pointwise_kernel` (`(1,) * rank + (channels *
+    depth_multiplier, filters)`)."""
+    spread = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(spread, pointwise_kernel, 1, "valid", data_format)
+
+
 # Activations whose derivative follows from their output alone, so that a fused convolution can
 # apply them in place: name -> (in-place forward on y, derivative from the output r).
 def _sigmoid_in_place(y):

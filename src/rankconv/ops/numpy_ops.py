@@ -270,6 +270,33 @@ def _pad_vjp(g, r, x, pad_width, mode="constant", constant_values=None):
 pad = primitive(_pad, _pad_vjp, differentiable=(0,))
 
 
+def _repeat(x, repeats, axis=None):
+    return np.repeat(x, repeats, axis=axis)
+
+
+def _repeat_vjp(g, r, x, repeats, axis=None):
+    """Each input cell receives the sum of the gradients of its copies."""
+    x_shape = np.shape(x)
+    if axis is None:  # Keras's default: the flattened array
+        x_shape, axis = (int(np.size(x)),), 0
+    axis = axis % len(x_shape)
+    n = x_shape[axis]
+    g = np.moveaxis(np.reshape(g, (*x_shape[:axis], -1, *x_shape[axis + 1 :])), axis, 0)
+    if np.ndim(repeats) == 0:  # every cell copied `repeats` times, side by side
+        dx = g.reshape((n, int(repeats), *g.shape[1:])).sum(axis=1)
+    else:
+        counts = np.broadcast_to(np.asarray(repeats, dtype=np.int64).reshape(-1), (n,))
+        starts = np.cumsum(counts) - counts
+        copied = counts > 0  # reduceat cannot express an empty run
+        dx = np.zeros((n, *g.shape[1:]), dtype=g.dtype)
+        if copied.any():
+            dx[copied] = np.add.reduceat(g, starts[copied], axis=0)
+    return (np.reshape(np.moveaxis(dx, 0, axis), np.shape(x)), None)
+
+
+repeat = primitive(_repeat, _repeat_vjp, differentiable=(0,))
+
+
 def concatenate(xs, axis=0):
     """Join arrays along `axis` (Keras's default is axis 0)."""
     xs = [lift(x) for x in xs]

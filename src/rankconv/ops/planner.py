@@ -11,6 +11,8 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
 2. "depthwise_kernel" — one input channel per group and more than one group (depthwise): nothing
    for a matrix product to contract, so a compiled kernel (numba) vectorised over channels; where
    compiled kernels are off or the rank is above 3, "direct" (NumPy: one pass per tap).
+   2b. "direct_kernel" — tiny calls (fewer than TINY_FLOPS: an 8x8 image's layers), where the
+   NumPy algorithms' Python work per block would cost more than the arithmetic.
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
 4. "direct_kernel" — windows too shallow for a matrix product (at most SHALLOW_DEPTH taps ×
@@ -94,6 +96,13 @@ ALGORITHMS = {
 # against im2col's 1.7; forward+backward with implicit GEMM's backward 9.3 ms against im2col's 14.3.
 SHALLOW_DEPTH = 9
 SHALLOW_MIN_FILTERS = 8
+
+# Rule 2b: calls with fewer flops than this go to the compiled direct kernel, in one thread: the
+# NumPy algorithms' Python work per block costs more there. Measured (2 threads, forward / forward
+# +backward): an 8x8 autoencoder's stride-2 convolutions and their transposes 0.14-0.87 ms / 0.3-0.6
+# ms against im2col's 0.3-2.1 / 1.3-5.4; at 4.7 MFLOP 0.3 / 0.9-1.7 ms against 0.7 / 1.9-2.0; at
+# 38 MFLOP the backward is already 2x slower than im2col's.
+TINY_FLOPS = 1 << 23
 
 # Cost model constants (relative speeds measured on x86-64 with OpenBLAS; see benchmarks/).
 # FFT: time of the transforms in GEMM-flop equivalents per point·log2(points), and the
@@ -244,6 +253,8 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
                 "one input channel per group (depthwise): compiled kernel vectorised over channels",
             )
         return "direct", f"one input channel per group (depthwise): broadcast multiply-adds in NumPy ({why})"
+    if call.flops < TINY_FLOPS and compiled_conv.direct_applies(call) is None:
+        return "direct_kernel", f"{call.flops:,} flops: too little work for gathered blocks and threads"
     gemm = call.flops * (2 if backward else 1)
     fft = fft_cost(call, backward)
     if fft < gemm:
@@ -272,6 +283,7 @@ def _key(call: common.ConvCall, backward: bool) -> tuple:
         _planning,
         SHALLOW_DEPTH,
         SHALLOW_MIN_FILTERS,
+        TINY_FLOPS,
     )
 
 

@@ -43,11 +43,12 @@ def row_parts(rows: int, parts: int | None = None) -> list[tuple[int, int]]:
     return [(s.start, s.stop) for s in common.even_slices(rows, parts or common.THREADS)]
 
 
-def run_rows(compiled, rows: int, *args) -> list:
-    """`compiled(*args, r0, r1)` on the worker threads, one contiguous run `[r0, r1)` of the `rows`
-    each (compiled first, with SLP vectorisation: `jit.prepare`); the results in order."""
+def run_rows(compiled, rows: int, *args, parts: int | None = None) -> list:
+    """`compiled(*args, r0, r1)` on `parts` worker threads (default all), one contiguous run
+    `[r0, r1)` of the `rows` each (compiled first, with SLP vectorisation: `jit.prepare`); the
+    results in order."""
     jit.prepare(compiled, *args, 0, 0)
-    return common.run_parallel(lambda part: compiled(*args, *part), row_parts(rows))
+    return common.run_parallel(lambda part: compiled(*args, *part), row_parts(rows, parts))
 
 
 @kernel

@@ -40,6 +40,7 @@ def save_model(model, filepath, overwrite=True) -> None:
     from rankconv import __version__
 
     _check_suffix(filepath, ".keras", "The file name")
+    _warn_unloadable(model)
     config = json.dumps(model_to_config(model), default=_json_default).encode("utf-8")
     metadata = json.dumps(
         {
@@ -59,6 +60,23 @@ def save_model(model, filepath, overwrite=True) -> None:
             # what rankconv's applications keep with a model (a text model's vocabulary, say);
             # Keras's loader leaves files in assets/ that no layer claims alone
             archive.writestr(METADATA_MEMBER, json.dumps(extra).encode("utf-8"))
+
+
+def _warn_unloadable(model) -> None:
+    """One warning naming the layers whose classes are rankconv's extensions (rank-generic or
+    3-D depthwise/separable layers): the file is complete and rankconv loads it, Keras 3 will not."""
+    from rankconv.layers import KERAS_UNLOADABLE
+
+    names = [
+        f"{layer.name} ({type(layer).__name__})" for layer in model.layers if type(layer).__name__ in KERAS_UNLOADABLE
+    ]
+    if names:
+        warnings.warn(
+            "Keras 3 itself will not load this file: it has no class for "
+            f"{', '.join(names)} (rankconv's extensions; rankconv loads the file). For Keras, use Conv1D/2D/3D, "
+            "Conv1D/2D/3DTranspose, DepthwiseConv1D/2D or SeparableConv1D/2D.",
+            stacklevel=3,
+        )
 
 
 def _json_default(value):

@@ -26,6 +26,7 @@ def _read(args):
 def _train_options(args):
     options = {"mode": args.mode, "epochs": args.epochs, "seed": args.seed, "verbose": 0 if args.quiet else 1}
     options["patience"] = args.patience
+    options["separable"] = args.separable
     if args.embeddings:
         from rankconv.text import embeddings as vectors
 
@@ -192,6 +193,11 @@ def add_parser(commands) -> None:
             "--patience", type=int, help="stop after this many epochs without dev improvement (default: never)"
         )
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--separable",
+            action="store_true",
+            help="depthwise-separable n-gram detectors (SeparableConv1D): far fewer weights per width",
+        )
         p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     p = sub.add_parser("train", help="train a classifier and save it", epilog=EXAMPLES["train"])

@@ -30,6 +30,7 @@ def kim_cnn(
     length=None,
     seed=None,
     initialization="kim",
+    separable=False,
 ) -> Model:
     """Embedding → one Conv1D (ReLU) per window width → max over time → concatenate → dropout →
     dense softmax, with a max-norm constraint on the output layer's weight vectors.
@@ -45,6 +46,10 @@ def kim_cnn(
     max_norm: Kim's s, the bound on the L2 norm of each class's weight vector (MaxNorm on "classes").
     initialization: "kim" (as Kim's code for ReLU: each convolution U[-0.01, 0.01], the output
     layer zeros) or "keras" (Keras's defaults: glorot_uniform everywhere).
+    separable: each n-gram detector a `SeparableConv1D` (a depthwise convolution over each embedding
+    dimension, then a 1x1 mixing to the filters: about `embedding_dim * (window + filters)` weights per
+    width instead of `embedding_dim * window * filters`), with Keras's default initializers (the
+    product of two U[-0.01, 0.01] kernels would start near zero).
     """
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}; received mode={mode!r}.")
@@ -81,14 +86,12 @@ def kim_cnn(
             return "glorot_uniform"
         return initializers.RandomUniform(-KIM_CONV_INIT, KIM_CONV_INIT)
 
-    pooled = [
-        layers.GlobalMaxPooling1D(name=f"max_over_time_{w}")(
-            layers.Conv1D(filters, w, activation="relu", kernel_initializer=conv_initializer(), name=f"ngram_{w}")(
-                words
-            )
-        )
-        for w in windows
-    ]
+    def detector(w):
+        if separable:
+            return layers.SeparableConv1D(filters, w, activation="relu", name=f"ngram_{w}")
+        return layers.Conv1D(filters, w, activation="relu", kernel_initializer=conv_initializer(), name=f"ngram_{w}")
+
+    pooled = [layers.GlobalMaxPooling1D(name=f"max_over_time_{w}")(detector(w)(words)) for w in windows]
     features = layers.Concatenate(name="features")(pooled) if len(pooled) > 1 else pooled[0]
     # Kim's dropout: kept features pass unscaled in training, all are scaled by 1 - p at test time.
     # Keras's Dropout scales by 1 / (1 - p) in training instead; scaling its output by 1 - p gives

@@ -97,6 +97,7 @@ def train_classifier(
     patience=None,
     seed=0,
     initialization="kim",
+    separable=False,
     verbose=1,
     vectorizer=None,
     extra_callbacks=(),
@@ -135,6 +136,7 @@ def train_classifier(
         length=vectorizer.length,
         seed=seed,
         initialization=initialization,
+        separable=separable,
     )
     model.compile(
         optimizers.Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6),
