@@ -217,3 +217,32 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_extension_layers_save_load_and_warn_once_that_keras_will_not(tmp_path):
+    import warnings
+
+    model = Sequential(
+        [
+            layers.Input((4, 4, 4, 2)),
+            layers.DepthwiseConv3D(2, depth_multiplier=2, padding="same", name="dw3"),
+            layers.SeparableConv3D(3, 2, padding="same", activation="relu", name="sep3"),
+            layers.Reshape((4, 4, 4, 3, 1)),
+            layers.ConvTranspose(4, 2, 2, strides=(1, 1, 1, 2), name="up4"),
+        ]
+    )
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 4, 2)).astype("float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.save(tmp_path / "ext.keras")
+    messages = [str(w.message) for w in caught if "Keras 3 itself will not load" in str(w.message)]
+    assert len(messages) == 1
+    assert all(
+        name in messages[0] for name in ("dw3 (DepthwiseConv3D)", "sep3 (SeparableConv3D)", "up4 (ConvTranspose)")
+    )
+    loaded = saving.load_model(tmp_path / "ext.keras")
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6, atol=1e-6)
+    plain = Sequential([layers.Input((5, 2)), layers.Conv1DTranspose(3, 2, strides=2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.save(tmp_path / "plain.keras")

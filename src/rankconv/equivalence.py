@@ -18,10 +18,12 @@ import numpy as np
 
 from rankconv import utils
 from rankconv.layers.conv import Conv, Conv1D, Conv2D, Conv3D
+from rankconv.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from rankconv.layers.depthwise_conv import DepthwiseConv, DepthwiseConv1D, DepthwiseConv2D, DepthwiseConv3D
 
 _BY_RANK = {1: Conv1D, 2: Conv2D, 3: Conv3D}
 _DEPTHWISE_BY_RANK = {1: DepthwiseConv1D, 2: DepthwiseConv2D, 3: DepthwiseConv3D}
+_TRANSPOSE_BY_RANK = {1: Conv1DTranspose, 2: Conv2DTranspose, 3: Conv3DTranspose}
 
 # Arguments copied unchanged from one layer to its equivalent.
 _SHARED = (
@@ -40,8 +42,8 @@ def _make(rank: int, source: Conv, **arguments) -> Conv:
 
 
 def _require_built(layer, action):
-    if not isinstance(layer, Conv):
-        raise TypeError(f"{action} takes a rankconv Conv layer; received {type(layer).__name__}.")
+    if not isinstance(layer, (Conv, ConvTranspose)):
+        raise TypeError(f"{action} takes a rankconv Conv or ConvTranspose layer; received {type(layer).__name__}.")
     if not layer.built:
         raise ValueError(
             f"{action} needs a built layer (its input shape decides the equivalent); call "
@@ -54,7 +56,14 @@ def lift(layer: Conv) -> Conv:
 
     `Conv1D(F, k)` on `(batch, steps, C)` becomes `Conv2D(F, (k, C))` on `(batch, steps, C, 1)`
     (see `lift_inputs`); its output has an extra size-1 axis before the filters.
+
+    A transposed layer lifts the other way round (its kernel spans the new axis of the *output*):
+    `Conv1DTranspose(C, k)` on `(batch, steps, F)` becomes `Conv2DTranspose(1, (k, C))` on
+    `(batch, steps, 1, F)` (a size-1 axis before the channels), and its output's C channels become
+    the last spatial axis: `(batch, out_steps, C, 1)`.
     """
+    if isinstance(layer, ConvTranspose):
+        return _lift_transpose(layer)
     _require_built(layer, "lift")
     where = f"{type(layer).__name__} '{layer.name}'"
     if layer.groups != 1:
@@ -90,7 +99,12 @@ def lower(layer: Conv, axis: int = -1) -> Conv:
 
     Exact when the layer sees one input channel, its kernel spans the whole of that axis, and the
     axis is neither padded nor dilated (then the output has length 1 there, whatever the stride).
+
+    A transposed layer lowers when it has one filter and its input has length 1 along `axis`: the
+    kernel's extent there becomes the lowered layer's filters (the inverse of `lift`'s).
     """
+    if isinstance(layer, ConvTranspose):
+        return _lower_transpose(layer, axis)
     _require_built(layer, "lower")
     where = f"{type(layer).__name__} '{layer.name}'"
     if layer.rank < 2:
@@ -254,3 +268,94 @@ def to_depthwise(layer: Conv) -> DepthwiseConv:
     kernel = layer.kernel.value.reshape(*layer.kernel_size, channels, layer.filters // channels)
     depthwise.set_weights([kernel, *layer.get_weights()[1:]])
     return depthwise
+
+
+def _make_transpose(rank: int, source: ConvTranspose, **arguments) -> ConvTranspose:
+    config = source.get_config()
+    shared = {key: config[key] for key in _SHARED if key != "groups"}
+    cls = _TRANSPOSE_BY_RANK.get(rank)
+    return cls(**shared, **arguments) if cls else ConvTranspose(rank, **shared, **arguments)
+
+
+def _lift_transpose(layer: ConvTranspose) -> ConvTranspose:
+    _require_built(layer, "lift")
+    where = f"{type(layer).__name__} '{layer.name}'"
+    failures = []
+    if layer.padding != "valid":
+        failures.append(f"padding='{layer.padding}' would also pad the new axis (lift needs padding='valid')")
+    bias = layer.bias.value if layer.use_bias else None
+    if bias is not None and np.any(bias != bias.flat[0]):
+        failures.append("its filters have different biases, and the lifted layer has one filter (one bias)")
+    if failures:
+        raise ValueError(f"Cannot lift {where}: " + "; ".join(failures) + ".")
+    extra = None if layer.output_padding is None else layer.output_padding + (0,)
+    lifted = _make_transpose(
+        layer.rank + 1,
+        layer,
+        filters=1,
+        kernel_size=layer.kernel_size + (layer.filters,),
+        strides=layer.strides + (1,),
+        padding="valid",
+        output_padding=extra,
+        dilation_rate=layer.dilation_rate + (1,),
+    )
+    shape = layer._build_input_shape
+    channels = layer.kernel.shape[-1]
+    spatial = layer._spatial(shape)
+    lifted.build(
+        (shape[0], *spatial, 1, channels) if layer.data_format == "channels_last" else (shape[0], channels, *spatial, 1)
+    )
+    # kernel (*k, C, F) -> (*k, C, 1, F): the C output channels become the new axis's taps
+    weights = [layer.kernel.value.reshape(lifted.kernel.shape)]
+    if bias is not None:
+        weights.append(bias[:1].copy())
+    lifted.set_weights(weights)
+    return lifted
+
+
+def _lower_transpose(layer: ConvTranspose, axis: int) -> ConvTranspose:
+    _require_built(layer, "lower")
+    where = f"{type(layer).__name__} '{layer.name}'"
+    if layer.rank < 2:
+        raise ValueError(f"Cannot lower {where}: it has rank 1, and there is no rank-0 convolution.")
+    axis = _spatial_axis(axis, layer.rank)
+    length = layer._spatial(layer._build_input_shape)[axis]
+    size = layer.kernel_size[axis]
+    extra = 0 if layer.output_padding is None else layer.output_padding[axis]
+    failures = []
+    if layer.filters != 1:
+        failures.append(f"it has {layer.filters} filters, not 1")
+    if length != 1:
+        failures.append(f"spatial axis {axis} of its input has length {length}, not 1")
+    if layer.padding != "valid":
+        failures.append(f"padding='{layer.padding}' pads the folded axis too")
+    if layer.dilation_rate[axis] != 1:
+        failures.append(f"dilation_rate is {layer.dilation_rate[axis]} on spatial axis {axis}")
+    if extra or (layer.output_padding is None and layer.strides[axis] > size):
+        failures.append(
+            f"its output along spatial axis {axis} has {max(extra, layer.strides[axis] - size)} padding cells"
+        )
+    if failures:
+        raise ValueError(f"Cannot lower {where} along spatial axis {axis}: " + "; ".join(failures) + ".")
+    keep = [i for i in range(layer.rank) if i != axis]
+    lowered = _make_transpose(
+        layer.rank - 1,
+        layer,
+        filters=size,
+        kernel_size=tuple(layer.kernel_size[i] for i in keep),
+        strides=tuple(layer.strides[i] for i in keep),
+        padding="valid",
+        output_padding=None if layer.output_padding is None else tuple(layer.output_padding[i] for i in keep),
+        dilation_rate=tuple(layer.dilation_rate[i] for i in keep),
+    )
+    shape = layer._build_input_shape
+    channels = layer.kernel.shape[-1]
+    rest = tuple(layer._spatial(shape)[i] for i in keep)
+    lowered.build((shape[0], *rest, channels) if layer.data_format == "channels_last" else (shape[0], channels, *rest))
+    # kernel (*k, 1, F) with the folded axis among *k: that axis becomes the filters
+    kernel = np.moveaxis(layer.kernel.value[..., 0, :], axis, -2)
+    weights = [np.ascontiguousarray(kernel)]
+    if layer.use_bias:
+        weights.append(np.repeat(layer.bias.value, size))
+    lowered.set_weights(weights)
+    return lowered
