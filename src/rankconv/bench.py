@@ -48,7 +48,11 @@ class Case:
     strides: int | tuple = 1
     padding: str = "valid"
     dilations: tuple = (1,)  # one convolution per entry, chained (the WaveNet stack)
-    kind: str = "conv"  # "conv", "max_pool", "average_pool", or "mobilenet" (1x1 -> depthwise -> 1x1)
+    # "conv", "max_pool", "average_pool", "mobilenet" (1x1 -> depthwise -> 1x1), "conv_transpose"
+    # (kernel: Keras's transposed layout) or "separable" (kernel: the depthwise kernel; filters: the
+    # pointwise convolution's)
+    kind: str = "conv"
+    filters: int = 0
 
 
 CONV_CASES = [
@@ -83,6 +87,30 @@ CONV_CASES = [
         (3, 3, 1, 128),
         padding="same",
         kind="mobilenet",
+    ),
+    Case(
+        "Conv2DTranspose 3x3 stride 2 32x32 64->32, batch 16",
+        (16, 32, 32, 64),
+        (3, 3, 32, 64),
+        2,
+        "same",
+        kind="conv_transpose",
+    ),
+    Case(
+        "Conv1DTranspose k4 stride 2 len 1024 64->32, batch 16",
+        (16, 1024, 64),
+        (4, 32, 64),
+        2,
+        "same",
+        kind="conv_transpose",
+    ),
+    Case(
+        "SeparableConv2D 3x3 32x32 64->128, batch 16",
+        (16, 32, 32, 64),
+        (3, 3, 64, 1),
+        padding="same",
+        kind="separable",
+        filters=128,
     ),
 ]
 
@@ -171,6 +199,12 @@ def flops(case: Case) -> int:
         expanded = case.kernel_shape[-1]
         cells = batch * math.prod(spatial)
         return 2 * cells * (2 * channels * expanded + math.prod(case.kernel_shape[:-2]) * expanded)
+    if case.kind == "conv_transpose":  # every input cell times every tap, channel and filter
+        return 2 * math.prod(case.x_shape) * math.prod(case.kernel_shape[:-1])
+    if case.kind == "separable":  # stride 1, "same": output cells = input cells
+        cells = math.prod(case.x_shape[:-1])
+        spread = case.x_shape[-1] * case.kernel_shape[-1]
+        return 2 * cells * spread * (math.prod(case.kernel_shape[:-2]) + case.filters)
     total = 0
     for d in case.dilations:
         rank = len(case.x_shape) - 2
@@ -203,6 +237,12 @@ def arrays(case: Case):
         wd = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(3.0)
         w2 = rng.standard_normal((1, 1, expanded, channels), dtype=np.float32) / np.float32(math.sqrt(expanded))
         return x, (w1, wd, w2)
+    if case.kind == "separable":
+        wd = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(3.0)
+        spread = case.x_shape[-1] * case.kernel_shape[-1]
+        rank = len(case.x_shape) - 2
+        wp = rng.standard_normal((1,) * rank + (spread, case.filters), dtype=np.float32) / np.float32(math.sqrt(spread))
+        return x, (wd, wp)
     w = rng.standard_normal(case.kernel_shape, dtype=np.float32) / np.float32(
         math.sqrt(math.prod(case.kernel_shape[:-1]))
     )
@@ -241,12 +281,49 @@ def _rankconv_mobilenet_functions(case: Case, x, weights):
     return (lambda: forward()[0]), forward_backward
 
 
+def _rankconv_family_functions(case: Case, x, w):
+    """The transposed and separable convolutions, through `ops` and their VJPs."""
+    from rankconv import ops
+
+    if case.kind == "conv_transpose":
+
+        def forward():
+            return ops.conv_transpose(x, w, case.strides, case.padding)
+
+        y = forward()
+        g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+
+        def forward_backward():
+            forward()
+            return ops.conv_transpose_vjp(g, x, w, case.strides, case.padding)
+
+        return forward, forward_backward
+    wd, wp = w
+
+    def separable():
+        spread = ops.depthwise_conv(x, wd, 1, case.padding)
+        return ops.conv(spread, wp), spread
+
+    y, _ = separable()
+    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+
+    def separable_backward():
+        _, spread = separable()
+        g_spread, d_wp = ops.conv_vjp(g, spread, wp)
+        gx, d_wd = ops.depthwise_conv_vjp(g_spread, x, wd, 1, case.padding)
+        return gx, (d_wd, d_wp)
+
+    return (lambda: separable()[0]), separable_backward
+
+
 def rankconv_functions(case: Case, x, w):
     """(forward, forward_backward) closures for rankconv on this case."""
     if case.kind in ("max_pool", "average_pool"):
         return _rankconv_pool_functions(case, x)
     if case.kind == "mobilenet":
         return _rankconv_mobilenet_functions(case, x, w)
+    if case.kind in ("conv_transpose", "separable"):
+        return _rankconv_family_functions(case, x, w)
 
     def forward():
         h = x
@@ -280,6 +357,17 @@ def algorithms(case: Case) -> str:
     if case.kind == "mobilenet":
         depthwise = conv_plan(case.x_shape[:-1] + case.kernel_shape[-1:], case.kernel_shape, 1, _pairs(case, 1))[0]
         return f"pointwise, {depthwise}, pointwise"
+    if case.kind == "separable":
+        grouped = case.kernel_shape[:-2] + (1, case.x_shape[-1] * case.kernel_shape[-1])
+        depthwise = conv_plan(case.x_shape, grouped, 1, _pairs(case, 1))[0]
+        return f"{depthwise}, pointwise"
+    if case.kind == "conv_transpose":  # the stride-1 convolution of the stride-dilated input
+        rank = len(case.x_shape) - 2
+        strides = utils.normalize_tuple(case.strides, rank, "strides")
+        pairs = [utils.conv_transpose_padding(k, s, 1, case.padding) for k, s in zip(case.kernel_shape[:-2], strides)]
+        flipped = case.kernel_shape[:-2] + (case.kernel_shape[-1], case.kernel_shape[-2])
+        args = (case.x_shape, flipped, 1, pairs, strides, 1)
+        return f"{conv_plan(*args)[0]}/{conv_plan(*args, backward=True)[0]}"
     rank = len(case.x_shape) - 2
     strides = utils.normalize_tuple(case.strides, rank, "strides")
     d = case.dilations[0]
@@ -315,6 +403,38 @@ def _torch_pool_or_block(case: Case, x, w):
     return run, [x_t, *weights]
 
 
+def _torch_family(case: Case, x, w):
+    """(run, inputs) for the transposed and separable cases, channels-first. The transposed
+    convolution's padding gives Keras's output length ("same": n * stride); PyTorch aligns its
+    window one cell differently for odd kernels, which costs the same."""
+    functional = __import__("torch").nn.functional
+    rank = x.ndim - 2
+    x_t = _torch_tensor(np.moveaxis(x, -1, 1))
+    if case.kind == "conv_transpose":
+        transpose = {1: functional.conv_transpose1d, 2: functional.conv_transpose2d, 3: functional.conv_transpose3d}[
+            rank
+        ]
+        strides = utils.normalize_tuple(case.strides, rank, "strides")
+        pads, extras = [], []
+        for k, s in zip(case.kernel_shape[:-2], strides):
+            total = s + k - 2  # Keras's "same": the full output cut to n * s cells
+            pads.append((total + 1) // 2)
+            extras.append(2 * pads[-1] - total)
+        weight = _torch_tensor(np.transpose(w, (rank + 1, rank, *range(rank))))  # (in, out, *kernel)
+        return (lambda h, k: transpose(h, k, stride=strides, padding=pads, output_padding=extras)), [x_t, weight]
+    wd, wp = w
+    channels = x.shape[-1]
+    depthwise = _torch_tensor(np.moveaxis(wd.reshape(*wd.shape[:-2], -1), -1, 0)[:, None])
+    pointwise = _torch_tensor(np.transpose(wp, (rank + 1, rank, *range(rank))))
+    convolve = {1: functional.conv1d, 2: functional.conv2d, 3: functional.conv3d}[rank]
+    padding = tuple(lo for lo, _ in _pairs(Case(case.name, case.x_shape, wd.shape, padding=case.padding), 1))
+
+    def run(h, dw, pw):
+        return convolve(convolve(h, dw, padding=padding, groups=channels), pw)
+
+    return run, [x_t, depthwise, pointwise]
+
+
 def _torch_convolution(case: Case, x, w):
     """(run, inputs) for a convolution case (a chain of them for the WaveNet stack), channels-first."""
     import torch
@@ -348,7 +468,12 @@ def torch_functions(case: Case, x, w):
     """(forward, forward_backward) closures for PyTorch on this case, channels-first, own memory."""
     import torch
 
-    run, inputs = (_torch_convolution if case.kind == "conv" else _torch_pool_or_block)(case, x, w)
+    if case.kind == "conv":
+        run, inputs = _torch_convolution(case, x, w)
+    elif case.kind in ("conv_transpose", "separable"):
+        run, inputs = _torch_family(case, x, w)
+    else:
+        run, inputs = _torch_pool_or_block(case, x, w)
     with torch.no_grad():
         y = run(*inputs)
     g_t = _torch_tensor(np.random.default_rng(1).standard_normal(tuple(y.shape), dtype=np.float32))
