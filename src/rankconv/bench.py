@@ -105,7 +105,7 @@ CONV_CASES = [
         kind="conv_transpose",
     ),
     Case(
-        "SeparableConv2D 3x3 32x32 64->128, batch 16",
+        "SeparableConv2D 3x3 on 32x32, 64->128, batch 16",
         (16, 32, 32, 64),
         (3, 3, 64, 1),
         padding="same",
@@ -404,9 +404,8 @@ def _torch_pool_or_block(case: Case, x, w):
 
 
 def _torch_family(case: Case, x, w):
-    """(run, inputs) for the transposed and separable cases, channels-first. The transposed
-    convolution's padding gives Keras's output length ("same": n * stride); PyTorch aligns its
-    window one cell differently for odd kernels, which costs the same."""
+    """(run, inputs) for the transposed and separable cases, channels-first. PyTorch's transposed
+    convolution computes the full output, cut to Keras's window (a view: no copy)."""
     functional = __import__("torch").nn.functional
     rank = x.ndim - 2
     x_t = _torch_tensor(np.moveaxis(x, -1, 1))
@@ -415,13 +414,13 @@ def _torch_family(case: Case, x, w):
             rank
         ]
         strides = utils.normalize_tuple(case.strides, rank, "strides")
-        pads, extras = [], []
-        for k, s in zip(case.kernel_shape[:-2], strides):
-            total = s + k - 2  # Keras's "same": the full output cut to n * s cells
-            pads.append((total + 1) // 2)
-            extras.append(2 * pads[-1] - total)
+        window = [slice(None), slice(None)]
+        for n, k, s in zip(case.x_shape[1:-1], case.kernel_shape[:-2], strides):
+            lo, hi = utils.conv_transpose_padding(k, s, 1, case.padding)
+            length = utils.conv_transpose_output_length(n, k, case.padding, None, s)
+            window.append(slice(k - 1 - lo, k - 1 - lo + length))
         weight = _torch_tensor(np.transpose(w, (rank + 1, rank, *range(rank))))  # (in, out, *kernel)
-        return (lambda h, k: transpose(h, k, stride=strides, padding=pads, output_padding=extras)), [x_t, weight]
+        return (lambda h, k: transpose(h, k, stride=strides)[tuple(window)]), [x_t, weight]
     wd, wp = w
     channels = x.shape[-1]
     depthwise = _torch_tensor(np.moveaxis(wd.reshape(*wd.shape[:-2], -1), -1, 0)[:, None])

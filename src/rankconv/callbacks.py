@@ -1,10 +1,12 @@
 """Training callbacks with Keras 3's hooks and semantics: History, EarlyStopping, ModelCheckpoint,
-CSVLogger, and a progress bar (`ProgressBar`, driven by the `ProgbarLogger` callback).
+CSVLogger, ReduceLROnPlateau, LearningRateScheduler, TerminateOnNaN, and a progress bar
+(`ProgressBar`, driven by the `ProgbarLogger` callback).
 
 The model's side of the contract: `model.stop_training` (a bool the loop checks after each epoch),
 `model.get_weights()` / `model.set_weights(list)`, `model.save(path)` and `model.save_weights(path)`
 (both overwrite an existing file), and optionally `model.metrics` (metric objects, or containers
 with a `.metrics` list, whose `name` and `_direction` let `mode="auto"` decide which way is better).
+The learning-rate callbacks read and set `model.optimizer.learning_rate`.
 
 `CallbackList` is what the training loop talks to: like Keras's, it flattens the logs (nested
 dicts merged), converts their values to Python floats where it can and sorts them by name, so
@@ -30,6 +32,9 @@ __all__ = [
     "EarlyStopping",
     "ModelCheckpoint",
     "CSVLogger",
+    "ReduceLROnPlateau",
+    "LearningRateScheduler",
+    "TerminateOnNaN",
     "ProgressBar",
     "Progbar",
     "ProgbarLogger",
@@ -562,6 +567,187 @@ class ModelCheckpoint(MonitorCallback):
                 f'Failed to format this callback filepath: "{self.filepath}". Reason: {error} is not `epoch`, '
                 f"`batch` or one of the logs {sorted(logs)}."
             ) from None
+
+
+# ----------------------------------------------------------------------------- learning rate, NaN
+
+
+def _optimizer_of(model, callback: str):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError(
+            f"{callback}: the model's optimizer must have a `learning_rate` attribute; received "
+            f"optimizer={optimizer!r}. Compile the model first."
+        )
+    return optimizer
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the optimizer's learning rate by `factor` when `monitor` has not improved (by more
+    than `min_delta`) for `patience` epochs, never going below `min_lr`.
+
+    Keras 3's rules, mirrored exactly:
+    - at every epoch end the current rate is added to the logs as `learning_rate` (so `History`,
+      the progress bar and any callback after this one see it; `monitor="learning_rate"` works);
+    - while cooling down (the `cooldown` epochs after a reduction) the wait is held at 0 and the
+      cooldown counter decreases; an improvement always resets the wait and becomes the best;
+    - outside the cooldown a non-improving epoch adds 1 to the wait, and at `wait >= patience`
+      the rate becomes `max(lr * factor, min_lr)` if it is still above `min_lr` (compared in
+      float32); only an actual reduction starts the cooldown and resets the wait;
+    - a missing `monitor` only warns;
+    - an optimizer given a LearningRateSchedule has a rate that cannot be set: the reduction
+      raises the optimizer's TypeError, as in Keras.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        **kwargs,
+    ):
+        if kwargs:
+            # Keras 3 accepts and ignores any other keyword (Keras 2's `epsilon`, say).
+            warnings.warn(f"ReduceLROnPlateau: ignoring unrecognized arguments {sorted(kwargs)}.", stacklevel=2)
+        for argument, value in (("factor", factor), ("min_delta", min_delta), ("min_lr", min_lr)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"ReduceLROnPlateau: `{argument}` must be a number; received {argument}={value!r}.")
+        for argument, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(
+                    f"ReduceLROnPlateau: `{argument}` must be a number of epochs; received {argument}={value!r}."
+                )
+        super().__init__(monitor, mode, min_delta=min_delta)
+        if factor >= 1.0:
+            raise ValueError(
+                f"ReduceLROnPlateau: `factor` must be below 1.0 (new_lr = lr * factor); received factor={factor}."
+            )
+        self.factor = factor
+        self.min_lr = min_lr
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def _reset(self) -> None:
+        self.best = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()  # only now: the model's metrics exist once it has run
+        logs = logs or {}
+        optimizer = _optimizer_of(self.model, "ReduceLROnPlateau")
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(logs)}.",
+                stacklevel=2,
+            )
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+            return
+        if self.in_cooldown():
+            return
+        self.wait += 1
+        if self.wait >= self.patience and self._reduce(optimizer, epoch):
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+
+    def _reduce(self, optimizer, epoch) -> bool:
+        old_lr = float(optimizer.learning_rate)
+        if not old_lr > np.float32(self.min_lr):
+            return False
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        optimizer.learning_rate = new_lr
+        if self.verbose > 0:
+            _print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+        return True
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of every epoch to `schedule(epoch, lr)`
+    (`epoch` counts from 0, `lr` is the current rate as a Python float), or to `schedule(epoch)`
+    for a one-argument function, as Keras does: the two-argument call is tried first and a
+    TypeError from it means "call with the epoch alone".
+
+    The result must be a float (a Python float, `np.float32` or `np.float64`, Keras's rule), else
+    ValueError. At every epoch end the rate is added to the logs as `learning_rate`. An optimizer
+    given a LearningRateSchedule has a rate that cannot be set: the optimizer's TypeError, as in Keras.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(
+                "LearningRateScheduler: `schedule` must be a function of (epoch, lr) or (epoch) returning the "
+                f"learning rate; received schedule={schedule!r}."
+            )
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = _optimizer_of(self.model, "LearningRateScheduler")
+        try:
+            learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
+        except TypeError:  # a schedule of the epoch alone (Keras's older signature)
+            learning_rate = self.schedule(epoch)
+        if not isinstance(learning_rate, (float, np.float32, np.float64)):
+            raise ValueError(
+                f"LearningRateScheduler: the `schedule` function must return a float; at epoch {epoch} it "
+                f"returned {learning_rate!r} of type {type(learning_rate).__name__}."
+            )
+        optimizer.learning_rate = learning_rate
+        if self.verbose > 0:
+            _print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        logs["learning_rate"] = float(_optimizer_of(self.model, "LearningRateScheduler").learning_rate)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose logged `loss` is NaN or infinite.
+
+    By default it prints a line and sets `model.stop_training` (the loop ends after that batch,
+    still running validation, `on_epoch_end` and `on_train_end`, as Keras's does); with
+    `raise_error=True` it raises RuntimeError at once instead.
+    """
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or not (np.isnan(loss) or np.isinf(loss)):
+            return
+        if self.raise_error:
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training."
+            )
+        _print(f"Batch {batch}: Invalid loss, terminating training")
+        self.model.stop_training = True
 
 
 class CSVLogger(Callback):

@@ -13,7 +13,8 @@ Optimizer state ("slots": momenta, velocities, ...) is created the first time a 
 and is keyed by the variable's identity. `optimizer.variables` lists the whole state in Keras's
 order, which is the order of the `optimizer/vars` group of a `.keras` file:
 
-1. `iteration`, then `learning_rate`;
+1. `iteration`, then `learning_rate` (only when the learning rate is a number: an optimizer given
+   a schedule keeps no learning-rate variable, as in Keras);
 2. with `use_ema`, one `average` per variable; with `gradient_accumulation_steps`, one
    `gradient_accumulator` per variable;
 3. the optimizer's own slots, group by group. Within a group the slots are interleaved per
@@ -26,30 +27,53 @@ order, which is the order of the `optimizer/vars` group of a `.keras` file:
 Variables are listed in the order the optimizer first saw them (the order of the first
 `apply`/`build` call, as Keras's `build`). Slot names are Keras's:
 `{variable.path with "/" -> "_"}_{slot}`.
+
+`learning_rate` is a float (held in a float32 variable) or a `LearningRateSchedule` from
+`rankconv.optimizers.schedules`, evaluated before each update at the raw step count (the
+`iteration` variable), as Keras does. (Keras also takes a callable without arguments; rankconv
+does not.)
 """
 
 from __future__ import annotations
 
+import numbers
 import re
+import sys
 import threading
 import warnings
 
 import numpy as np
 
-from rankconv import objects
+from rankconv import objects, schedules
 from rankconv.layers.layer import to_snake_case, unique_name
 from rankconv.ops import conv_common
 from rankconv.ops.autodiff import RowSparse, Variable
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "Adagrad", "get", "serialize", "deserialize"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adadelta",
+    "Adagrad",
+    "get",
+    "serialize",
+    "deserialize",
+    "schedules",
+]
+
+# `rankconv.optimizers.schedules`, as `keras.optimizers.schedules`: an attribute, and importable by
+# that name (`from rankconv.optimizers.schedules import CosineDecay`).
+sys.modules.setdefault(f"{__name__}.schedules", schedules)
 
 
 def _check_float(value, argument: str, cls_name: str):
     # Keras accepts Python floats only (`SGD(learning_rate=1)` is an error there too).
     if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
         raise ValueError(
-            f"{cls_name}: `{argument}` must be a float (e.g. 0.01); received {argument}={value!r} "
-            f"of type {type(value).__name__}. Learning-rate schedules and callables are not supported."
+            f"{cls_name}: `{argument}` must be a float (e.g. 0.01) or a LearningRateSchedule; received "
+            f"{argument}={value!r} of type {type(value).__name__}. Callables are not supported."
         )
     return float(value)
 
@@ -174,13 +198,14 @@ class Optimizer(objects.Configurable):
                 + ", ".join(f"{k}={v!r}" for k, v in clips.items())
                 + "."
             )
-        # Keras keeps the step count and the learning rate as variables: they are saved with the
-        # state, and the learning rate is float32 (so its config value is float32-rounded).
+        # Keras keeps the step count and a number learning rate as variables: they are saved with
+        # the state, and the learning rate is float32 (so its config value is float32-rounded).
+        # A schedule is kept as it is (and then there is no learning-rate variable).
         self._iterations = Variable(np.zeros((), np.int64), "iteration", f"{self.name}/iteration", trainable=False)
-        lr = _check_float(learning_rate, "learning_rate", cls_name)
-        self._learning_rate = Variable(
-            np.asarray(lr, np.float32), "learning_rate", f"{self.name}/learning_rate", trainable=False
-        )
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            self._learning_rate = learning_rate
+        else:
+            self._learning_rate = self._learning_rate_variable(_check_float(learning_rate, "learning_rate", cls_name))
         self._tracked: list = []  # model variables in first-seen order (kept alive, so ids stay unique)
         self._index: dict[int, int] = {}  # id(variable) -> position in `_tracked`
         self._slots: list[dict[str, Variable]] = []  # per tracked variable: slot name -> Variable
@@ -196,14 +221,50 @@ class Optimizer(objects.Configurable):
 
     # -- hyperparameters ------------------------------------------------------------------------
 
+    def _learning_rate_variable(self, value) -> Variable:
+        return Variable(np.asarray(value, np.float32), "learning_rate", f"{self.name}/learning_rate", trainable=False)
+
+    def _current_learning_rate(self) -> np.float32:
+        """The rate of the next update: the variable's value, or the schedule at the raw step
+        count (Keras passes its `iteration` variable, not `iterations`)."""
+        rate = self._learning_rate
+        if isinstance(rate, Variable):
+            return rate.value[()]
+        return np.float32(rate(int(self._iterations.value)))
+
     @property
     def learning_rate(self) -> float:
-        """The current learning rate (float32-rounded, as Keras stores it)."""
-        return float(self._learning_rate.value)
+        """The current learning rate (float32-rounded, as Keras stores it); with a schedule, its
+        value at the current step.
+
+        Assigning a number sets the rate; as in Keras, that is a TypeError if the optimizer uses a
+        schedule (so ReduceLROnPlateau and LearningRateScheduler raise it on such an optimizer).
+        Assigning a schedule replaces the learning-rate variable with it.
+        """
+        return float(self._current_learning_rate())
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        self._learning_rate.value[...] = _check_float(value, "learning_rate", type(self).__name__)
+        cls_name = type(self).__name__
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
+        is_number = isinstance(value, numbers.Real) or (
+            isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+        )
+        if isinstance(value, bool) or not is_number:
+            raise TypeError(
+                f"{cls_name}: `learning_rate` must be set to a number or a LearningRateSchedule; "
+                f"received {value!r} of type {type(value).__name__}."
+            )
+        if not isinstance(self._learning_rate, Variable):
+            raise TypeError(
+                f"{cls_name} '{self.name}' was created with a LearningRateSchedule as its `learning_rate` "
+                f"({type(self._learning_rate).__name__}), so its learning rate cannot be set to a number "
+                f"(received {value!r}). Create the optimizer with a float `learning_rate` to change it "
+                "during training."
+            )
+        self._learning_rate.value[...] = np.float32(value)
 
     @property
     def iterations(self) -> int:
@@ -258,7 +319,9 @@ class Optimizer(objects.Configurable):
     def variables(self) -> list[Variable]:
         """The whole optimizer state, in Keras's order (see the module docstring)."""
         self._settle_rows()
-        state = [self._iterations, self._learning_rate]
+        state = [self._iterations]
+        if isinstance(self._learning_rate, Variable):
+            state.append(self._learning_rate)
         for group in self._all_slot_groups():
             for slots in self._slots:
                 state.extend(slots[slot] for slot, _ in group)
@@ -423,15 +486,16 @@ class Optimizer(objects.Configurable):
 
     def _step(self, grads, variables) -> None:
         grads = self._clip(grads)
+        rate = self._current_learning_rate()
         if self.weight_decay is not None:
             for variable in variables:
                 if self._use_weight_decay(variable):
                     dtype = variable.value.dtype.type
-                    lr = dtype(self._learning_rate.value)
+                    lr = dtype(rate)
                     variable.value *= dtype(1) - dtype(self.weight_decay) * lr
         decay = self._row_decay()
         for grad, variable in zip(grads, variables):
-            lr = variable.value.dtype.type(self._learning_rate.value)
+            lr = variable.value.dtype.type(rate)
             if isinstance(grad, RowSparse) and decay is not None:
                 self._update_rows(grad, variable, lr, decay)
                 continue
@@ -567,9 +631,11 @@ class Optimizer(objects.Configurable):
     # -- config ---------------------------------------------------------------------------------
 
     def get_config(self) -> dict:
+        rate = self._learning_rate
         return {
             "name": self.name,
-            "learning_rate": self.learning_rate,
+            # a schedule as Keras writes it: {"module": "keras.optimizers.schedules", "class_name", ...}
+            "learning_rate": float(rate.value) if isinstance(rate, Variable) else schedules.serialize(rate),
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
@@ -584,10 +650,7 @@ class Optimizer(objects.Configurable):
     @classmethod
     def from_config(cls, config: dict):
         if isinstance(config.get("learning_rate"), dict):
-            raise ValueError(
-                f"{cls.__name__}: learning-rate schedules are not supported; received "
-                f"learning_rate={config['learning_rate']!r}."
-            )
+            config = {**config, "learning_rate": schedules.deserialize(config["learning_rate"])}
         return cls(**config)
 
     # An optimizer holds state: two optimizers are the same only if they are the same object.

@@ -220,3 +220,235 @@ def random_generator():
     if _global_generator is None:
         _global_generator = np.random.default_rng()
     return _global_generator
+
+
+# ----------------------------------------------------------------------------- Keras's data utilities
+
+
+def to_categorical(x, num_classes=None) -> np.ndarray:
+    """Class ids (any shape) → one-hot rows of `num_classes` (default: the largest id + 1), as float64.
+
+    As Keras: a trailing axis of size 1 is dropped first, so ids of shape (n, 1) give (n, num_classes).
+    """
+    ids = np.asarray(x)
+    if ids.dtype.kind not in "biuf":
+        raise TypeError(f"`to_categorical` expects integer class ids; received an array of dtype {ids.dtype}.")
+    if ids.dtype.kind == "f":
+        if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
+            raise ValueError("`to_categorical` expects integer class ids; received non-integral floats.")
+    ids = ids.astype(np.int64)
+    shape = ids.shape[:-1] if ids.ndim > 1 and ids.shape[-1] == 1 else ids.shape
+    flat = ids.reshape(-1)
+    if num_classes is None or num_classes == 0:  # Keras's `if not num_classes`
+        if flat.size == 0:
+            raise ValueError("`to_categorical` cannot infer `num_classes` from no ids; pass `num_classes`.")
+        num_classes = int(flat.max()) + 1
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 0:
+        raise ValueError(f"`num_classes` must be a positive integer; received num_classes={num_classes!r}.")
+    num_classes = int(num_classes)
+    if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
+        raise ValueError(
+            f"`to_categorical` with num_classes={num_classes} needs ids in [0, {num_classes - 1}]; "
+            f"received ids from {flat.min()} to {flat.max()}."
+        )
+    one_hot = np.zeros((flat.size, num_classes))
+    one_hot[np.arange(flat.size), flat] = 1
+    return one_hot.reshape(*shape, num_classes)
+
+
+def normalize(x, axis=-1, order=2) -> np.ndarray:
+    """`x` divided by its `order`-norm along `axis` (`np.linalg.norm`'s orders); zero norms divide by 1."""
+    array = np.asarray(x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"`normalize` expects a numeric array; received dtype {array.dtype}.")
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes) or not axes:
+        raise ValueError(f"`axis` must be an int or a tuple of ints; received axis={axis!r}.")
+    if not all(-array.ndim <= a < array.ndim for a in axes):
+        raise ValueError(f"`axis` {axis} is out of range for an array of shape {array.shape}.")
+    norm = np.atleast_1d(np.linalg.norm(array, order, axis))
+    norm[norm == 0] = 1
+    return array / np.expand_dims(norm, axis)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0) -> np.ndarray:
+    """Sequences of different lengths → one array (n, maxlen, …), as Keras's `pad_sequences`.
+
+    Longer sequences lose entries at the start (`truncating="pre"`) or end ("post"); shorter ones
+    are filled with `value` before ("pre") or after ("post"). `maxlen` defaults to the longest.
+    Entries may themselves be arrays (all of one shape).
+    """
+    for name, given in (("padding", padding), ("truncating", truncating)):
+        if given not in ("pre", "post"):
+            raise ValueError(f"`{name}` must be 'pre' or 'post'; received {name}={given!r}.")
+    if not hasattr(sequences, "__len__"):
+        raise ValueError(f"`sequences` must be a list of sequences; received {type(sequences).__name__}.")
+    lengths, sample_shape, found = [], (), False
+    for i, sequence in enumerate(sequences):
+        try:
+            lengths.append(len(sequence))
+        except TypeError:
+            raise ValueError(
+                f"`sequences` must be a list of sequences; entry {i} is {sequence!r} ({type(sequence).__name__})."
+            ) from None
+        if not found and len(sequence):
+            sample_shape, found = np.asarray(sequence).shape[1:], True
+    if maxlen is None:
+        if not lengths:
+            raise ValueError("`pad_sequences` received no sequences; pass `maxlen` to get an empty (0, maxlen) array.")
+        maxlen = max(lengths)
+    elif isinstance(maxlen, bool) or not isinstance(maxlen, numbers.Integral) or maxlen < 0:
+        raise ValueError(f"`maxlen` must be None or an integer >= 0; received maxlen={maxlen!r}.")
+    maxlen = int(maxlen)
+    textual = np.issubdtype(dtype, np.str_) or np.issubdtype(dtype, np.bytes_)
+    if isinstance(value, str) and dtype is not object and not textual:
+        raise ValueError(
+            f"`value` {value!r} is a string but dtype={dtype!r} is not; use dtype=object for strings of any length."
+        )
+    padded = np.full((len(lengths), maxlen, *sample_shape), value, dtype=dtype)
+    for i, sequence in enumerate(sequences):
+        if not len(sequence) or not maxlen:
+            continue
+        kept = sequence[-maxlen:] if truncating == "pre" else sequence[:maxlen]
+        kept = np.asarray(kept, dtype=dtype)
+        if kept.shape[1:] != sample_shape:
+            raise ValueError(
+                f"Sequence {i} has entries of shape {kept.shape[1:]}; the first non-empty sequence's are {sample_shape}."
+            )
+        if padding == "pre":
+            padded[i, maxlen - len(kept) :] = kept
+        else:
+            padded[i, : len(kept)] = kept
+    return padded
+
+
+def img_to_array(img, data_format=None, dtype=None) -> np.ndarray:
+    """An image (a NumPy array, or anything with `__array__`, such as a Pillow image) → a 3-D array
+    (height, width, channels), or (channels, height, width) with `data_format="channels_first"`;
+    a 2-D (grayscale) image gets a channel axis of size 1. `dtype` defaults to float32."""
+    data_format = normalize_data_format(data_format)
+    try:
+        array = np.asarray(img, dtype="float32" if dtype is None else dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"`img_to_array` expects an image as an array (or an object with `__array__`, such as a Pillow "
+            f"image); received {type(img).__name__} ({error})."
+        ) from None
+    if array.ndim == 3:
+        return array.transpose(2, 0, 1) if data_format == "channels_first" else array
+    if array.ndim == 2:
+        return array[np.newaxis] if data_format == "channels_first" else array[..., np.newaxis]
+    raise ValueError(f"`img_to_array` expects a 2-D or 3-D image; received an array of shape {array.shape}.")
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    """A 3-D array → a Pillow image (RGB, RGBA, or grayscale "L", or "I" past 255), as Keras's.
+    With `scale`, values are shifted and stretched to fill [0, 255]. Needs Pillow."""
+    data_format = normalize_data_format(data_format)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError(
+            "`array_to_img` makes a Pillow image, so it needs Pillow (pip install pillow), which is not installed. "
+            "rankconv does not depend on it; `img_to_array` and the rest of rankconv work on arrays without it."
+        ) from None
+    array = np.asarray(x, dtype="float32" if dtype is None else dtype)
+    if array.ndim != 3:
+        raise ValueError(f"`array_to_img` expects one image with 3 axes; received an array of shape {array.shape}.")
+    if data_format == "channels_first":
+        array = array.transpose(1, 2, 0)
+    if scale:
+        array = array - np.min(array)
+        top = np.max(array)
+        if top != 0:
+            array = array / top
+        array = array * 255
+    channels = array.shape[2]
+    if channels in (3, 4):
+        return Image.fromarray(array.astype("uint8"), "RGB" if channels == 3 else "RGBA")
+    if channels == 1:
+        if np.max(array) > 255:
+            return Image.fromarray(array[:, :, 0].astype("int32"), "I")
+        return Image.fromarray(array[:, :, 0].astype("uint8"), "L")
+    raise ValueError(f"`array_to_img` supports 1, 3 or 4 channels; received {channels} (shape {array.shape}).")
+
+
+class DownloadNotSupportedError(RuntimeError):
+    """Raised where Keras would download a file: rankconv never goes to the network."""
+
+
+def _keras_home() -> str:
+    import os
+
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    home = os.path.expanduser("~")
+    return os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+
+
+def get_file(
+    fname=None,
+    origin=None,
+    untar=False,
+    md5_hash=None,
+    file_hash=None,
+    cache_subdir="datasets",
+    hash_algorithm="auto",
+    extract=False,
+    archive_format="auto",
+    cache_dir=None,
+    force_download=False,
+):
+    """Keras's `get_file` without the download: rankconv never goes to the network.
+
+    A file already in Keras's cache (`cache_dir`/`cache_subdir`/`fname`, by default
+    `~/.keras/datasets/`) is returned as Keras returns it, after checking `file_hash` when one is
+    given; otherwise this raises `DownloadNotSupportedError` saying where to put the file.
+    """
+    import hashlib
+    import os
+    import urllib.parse
+
+    if origin is None:
+        raise ValueError("`get_file` needs `origin`, the URL of the file.")
+    name = os.fspath(fname) if fname is not None else ""
+    if not name:
+        name = os.path.basename(urllib.parse.urlsplit(origin).path)
+        if not name:
+            raise ValueError(f"Cannot take a file name from origin {origin!r}; pass `fname`.")
+    elif os.sep in name:
+        raise ValueError(f"`fname` must be a file name, not a path (use `cache_dir`); received fname={name!r}.")
+    if md5_hash is not None and file_hash is None:
+        file_hash, hash_algorithm = md5_hash, "md5"
+    base = os.path.expanduser(cache_dir if cache_dir is not None else _keras_home())
+    if os.path.isdir(base) and not os.access(base, os.W_OK):
+        base = os.path.join("/tmp", ".keras")  # where Keras caches when the home one is read-only
+    target = os.path.join(base, cache_subdir, name)
+    fetch = f"curl -L --create-dirs -o {target!r} {origin!r}"
+    if untar or extract:
+        raise DownloadNotSupportedError(
+            f"rankconv does not download or extract files: get_file({name!r}, origin={origin!r}, extract=True) "
+            f"would fetch and unpack {origin}. Download it yourself ({fetch}), unpack it (python -m tarfile -e / "
+            "zipfile -e), and read the files from there."
+        )
+    if os.path.isfile(target) and not force_download:
+        if file_hash is None:
+            return target
+        # Keras's rule: sha256 when asked or for a 64-digit hash under "auto", md5 otherwise
+        sha256 = hash_algorithm == "sha256" or (hash_algorithm == "auto" and len(str(file_hash)) == 64)
+        algorithm = "sha256" if sha256 else "md5"
+        digest = hashlib.new(algorithm)
+        with open(target, "rb") as handle:
+            for chunk in iter(lambda: handle.read(2**20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() == str(file_hash):
+            return target
+        raise DownloadNotSupportedError(
+            f"{target} does not match its expected {algorithm} hash {file_hash} (incomplete or outdated?), and "
+            f"rankconv does not download files. Fetch it again yourself: {fetch}"
+        )
+    raise DownloadNotSupportedError(
+        f"rankconv does not download files: get_file({name!r}) needs {origin}. Download it yourself "
+        f"({fetch}) and this call returns that path; or load your data as NumPy arrays (np.load, np.loadtxt) "
+        "and pass them to fit/evaluate/predict."
+    )

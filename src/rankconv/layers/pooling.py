@@ -148,3 +148,13 @@ GlobalMaxPooling3D = _global_class("GlobalMaxPooling3D", 3, "max")
 GlobalAveragePooling1D = _global_class("GlobalAveragePooling1D", 1, "average")
 GlobalAveragePooling2D = _global_class("GlobalAveragePooling2D", 2, "average")
 GlobalAveragePooling3D = _global_class("GlobalAveragePooling3D", 3, "average")
+
+# Keras's short names: the same classes (a file always names the long one)
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+)

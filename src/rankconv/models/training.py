@@ -176,6 +176,7 @@ class Trainer:
         x = _as_list(x)
         arrays = list(x.values()) if isinstance(x, dict) else x
         arrays = [np.asarray(a) for a in arrays]
+        arrays = self._match_input_ranks(arrays, list(x.keys()) if isinstance(x, dict) else None)
         if isinstance(x, dict):
             x = dict(zip(x.keys(), arrays))
         else:
@@ -200,6 +201,35 @@ class Trainer:
             if sample_weight.shape != (n,):
                 raise ValueError(f"`sample_weight` must have shape ({n},); received {sample_weight.shape}.")
         return x, y, sample_weight, n
+
+    def _match_input_ranks(self, arrays, names=None):
+        """Keras's rule (`Functional._adjust_input_rank`): an array one axis short of its model input
+        gains a last axis of size 1 when the input's last size is 1 ((N, 28, 28) for an Input of
+        (28, 28, 1)); one with an extra last axis of size 1 loses it. Other shapes stay as they are
+        (the model then says what it expected)."""
+        inputs = getattr(self, "inputs", None)
+        if inputs:
+            references = [(t.node.layer.name, tuple(t.shape)) for t in inputs]
+        elif getattr(self, "_build_input_shape", None) is not None:
+            references = [(None, tuple(self._build_input_shape))]  # a built Sequential model
+        else:
+            return arrays
+        if names is not None:
+            by_name = dict(references)
+            expected = [by_name.get(name) for name in names]
+        elif len(arrays) == len(references):
+            expected = [shape for _, shape in references]
+        else:
+            return arrays
+        adjusted = []
+        for array, shape in zip(arrays, expected):
+            if shape is not None and all(d is None or isinstance(d, int) for d in shape):
+                if array.ndim == len(shape) + 1 and array.shape[-1] == 1:
+                    array = array[..., 0]
+                elif array.ndim == len(shape) - 1 and shape[-1] == 1:
+                    array = array[..., np.newaxis]
+            adjusted.append(array)
+        return adjusted
 
     # -- fit --------------------------------------------------------------------------------
 
@@ -406,4 +436,5 @@ class Trainer:
         )
 
     def predict_on_batch(self, x):
-        return np.asarray(ops.convert_to_numpy(self(x, training=False)))
+        x, _, _, _ = self._prepare(x, None, None)
+        return np.asarray(ops.convert_to_numpy(self(_unwrap(x), training=False)))

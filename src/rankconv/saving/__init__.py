@@ -166,8 +166,22 @@ def save_weights(model, filepath, overwrite=True) -> None:
 
 
 def load_weights(model, filepath) -> None:
-    """Load a `.weights.h5` file (rankconv's or Keras's) into `model`, checking every shape first."""
-    _check_suffix(filepath, ".weights.h5", "A weights file name")
+    """Load a `.weights.h5` file (rankconv's or Keras's) into `model`, checking every shape first.
+
+    As Keras 3, a whole-model `.keras` file works too: its weights are read into `model` (whose
+    layers must match the file's), its architecture is not used.
+    """
+    if os.fspath(filepath).endswith(".keras"):
+        if not os.path.exists(filepath):
+            raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}.")
+        members = read_members(filepath, wanted=("model.weights.h5",))
+        weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
+        return
+    if not os.fspath(filepath).endswith(".weights.h5"):
+        raise ValueError(
+            "A weights file name must end in '.weights.h5' (or '.keras' for a whole-model file, whose weights are "
+            f"read), as in Keras 3; received {os.fspath(filepath)!r}."
+        )
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No weights file at {os.fspath(filepath)!r}.")
     size = os.path.getsize(filepath)
