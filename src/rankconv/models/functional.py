@@ -195,28 +195,38 @@ class Functional(Model):
         return values
 
     def __call__(self, inputs, training=None, mask=None, **kwargs):
-        if _symbolic(inputs):
-            raise ValueError("Calling a model on symbolic inputs (nesting models) is not supported yet.")
+        if _symbolic(inputs):  # a model used as a layer of another model
+            if len(self.outputs) != 1:
+                raise ValueError(
+                    f"Model '{self.name}' has {len(self.outputs)} outputs; rankconv nests models with one output."
+                )
+            return self._symbolic_call(inputs, training=training)
         return self.call(inputs, training=training)
+
+    def check_input_shape(self, shape) -> None:
+        shapes = shape if isinstance(shape, list) else [shape]
+        if len(shapes) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' takes {len(self.inputs)} inputs; received {len(shapes)}.")
+        for tensor, given in zip(self.inputs, shapes):
+            expected = tuple(tensor.shape)
+            if len(given) != len(expected) or any(
+                e is not None and g is not None and e != g for e, g in zip(expected[1:], tuple(given)[1:])
+            ):
+                raise ValueError(
+                    f"Model '{self.name}' input '{tensor.node.layer.name}' expects shape {expected}; received {tuple(given)}."
+                )
 
     def compute_output_shape(self, input_shape):
         shapes = [t.shape for t in self.outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
+    def get_build_config(self):
+        return {"input_shape": None}  # as Keras: a functional model is built by its own graph
+
     def get_config(self):
         layers = []
         for layer in self.layers:
-            entry = {
-                "module": "keras.layers",
-                "class_name": type(layer).__name__,
-                "config": layer.get_config(),
-                "registered_name": None,
-                "name": layer.name,
-                "inbound_nodes": [],
-            }
-            build_config = layer.get_build_config()
-            if build_config is not None and not isinstance(layer, InputLayer):
-                entry["build_config"] = build_config
+            entry = {**layer_entry(layer), "name": layer.name, "inbound_nodes": []}
             for node in layer._inbound_nodes:
                 if node in self._node_set and not isinstance(layer, InputLayer):
                     entry["inbound_nodes"].append(_node_config(node, self._node_index))
@@ -236,6 +246,22 @@ class Functional(Model):
     def _node_index(self, node):
         """A node's index among the layer's calls *in this model* (Keras renumbers them so)."""
         return [n for n in node.layer._inbound_nodes if n in self._node_set].index(node)
+
+
+def layer_entry(layer) -> dict:
+    """A layer's entry in a model config, as Keras writes it: class, module and config; nested
+    models under Keras's model classes (`Functional`, `Sequential`)."""
+    if isinstance(layer, Functional):
+        module, class_name, registered = "keras.src.models.functional", "Functional", "Functional"
+    elif isinstance(layer, Sequential):
+        module, class_name, registered = "keras", "Sequential", None
+    else:
+        module, class_name, registered = "keras.layers", type(layer).__name__, None
+    entry = {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": registered}
+    build_config = layer.get_build_config()
+    if build_config is not None and not isinstance(layer, InputLayer):
+        entry["build_config"] = build_config
+    return entry
 
 
 def _symbolic(inputs):
@@ -360,7 +386,9 @@ def _node_config(node, node_index):
 
 def _endpoints(tensors, node_index):
     def one(t):
-        return [t.node.layer.name, node_index(t.node), t.index]
+        # Keras counts a functional model's own input-to-output node first, here only
+        offset = 1 if isinstance(t.node.layer, Functional) else 0
+        return [t.node.layer.name, node_index(t.node) + offset, t.index]
 
     # Keras writes one tensor as a flat [layer, node, index] triple, several as a list of them
     if isinstance(tensors, (list, tuple)):
@@ -437,8 +465,8 @@ class Sequential(Model):
         return inputs
 
     def __call__(self, inputs, training=None, mask=None, **kwargs):
-        if _symbolic(inputs):
-            raise ValueError("Calling a model on symbolic inputs (nesting models) is not supported yet.")
+        if _symbolic(inputs):  # a model used as a layer of another model
+            return self._symbolic_call(inputs, training=training)
         from rankconv.ops.autodiff import Tracer
 
         if not isinstance(inputs, Tracer):
@@ -479,16 +507,7 @@ class Sequential(Model):
                 {"module": "keras.layers", "class_name": "InputLayer", "config": input_config, "registered_name": None}
             )
         for layer in self._layers:
-            entry = {
-                "module": "keras.layers",
-                "class_name": type(layer).__name__,
-                "config": layer.get_config(),
-                "registered_name": None,
-            }
-            build_config = layer.get_build_config()
-            if build_config is not None:
-                entry["build_config"] = build_config
-            layers.append(entry)
+            layers.append(layer_entry(layer))
         config = {"name": self.name, "trainable": self.trainable, "dtype": _policy(self.dtype), "layers": layers}
         if self._build_input_shape is not None:
             config["build_input_shape"] = list(self._build_input_shape)

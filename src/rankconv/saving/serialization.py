@@ -10,6 +10,7 @@ from rankconv.layers.layer import KerasTensor
 from rankconv.saving.archive import ModelFileError
 
 MAX_LAYERS = 5000  # the loader's cost grows with the graph; no real model of these layers comes near
+MAX_NESTING = 16  # models inside models inside models...: a file may not nest deeper than this
 MODEL_MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras"}
 
 
@@ -37,9 +38,12 @@ def _require(condition, message):
         raise ModelFileError(message)
 
 
-def _layer_from_entry(entry, where):
+def _layer_from_entry(entry, where, depth=0):
     _require(isinstance(entry, dict), f"{where}: each layer entry must be an object; received {type(entry).__name__}.")
     class_name = entry.get("class_name")
+    if class_name in ("Functional", "Sequential", "Model"):  # a model used as a layer
+        _require(depth < MAX_NESTING, f"{where}: models are nested more than {MAX_NESTING} deep.")
+        return model_from_config(entry, f"{where} (model {class_name})", depth + 1)
     cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
         raise ModelFileError(
@@ -82,7 +86,7 @@ def _valid_shape(shape) -> bool:
     )
 
 
-def model_from_config(config: dict, where="config.json"):
+def model_from_config(config: dict, where="config.json", depth=0):
     from rankconv.models.functional import Functional, Sequential
 
     _require(isinstance(config, dict), f"{where} must hold an object.")
@@ -94,7 +98,7 @@ def model_from_config(config: dict, where="config.json"):
     if class_name == "Sequential":
         model = Sequential(name=inner.get("name"), trainable=inner.get("trainable", True))
         for i, entry in enumerate(layers_config):
-            layer = _layer_from_entry(entry, f"{where}: layers[{i}]")
+            layer = _layer_from_entry(entry, f"{where}: layers[{i}]", depth)
             model.add(layer)
         if model._build_input_shape is None and inner.get("build_input_shape") is not None:
             shape = inner["build_input_shape"]
@@ -105,16 +109,16 @@ def model_from_config(config: dict, where="config.json"):
         raise ModelFileError(
             f"{where}: unknown model class {class_name!r}; rankconv loads Functional and Sequential models."
         )
-    return _functional_from_config(inner, where, Functional)
+    return _functional_from_config(inner, where, Functional, depth)
 
 
-def _functional_from_config(inner, where, functional_cls):
+def _functional_from_config(inner, where, functional_cls, depth=0):
     entries = inner["layers"]
     if len(entries) > MAX_LAYERS:
         raise ModelFileError(f"{where}: {len(entries):,} layers is more than the {MAX_LAYERS:,} rankconv loads.")
     layers, pending = {}, []
     for i, entry in enumerate(entries):
-        layer = _layer_from_entry(entry, f"{where}: layers[{i}]")
+        layer = _layer_from_entry(entry, f"{where}: layers[{i}]", depth)
         if layer.name in layers:
             raise ModelFileError(f"{where}: two layers are named '{layer.name}'.")
         layers[layer.name] = layer
@@ -186,6 +190,9 @@ def _functional_from_config(inner, where, functional_cls):
         tensors = []
         for ref in listed:
             _require(isinstance(ref, list) and len(ref) == 3, f"{where}: bad entry {ref!r} in '{key}'.")
+            if isinstance(layers.get(ref[0]), functional_cls) and isinstance(ref[1], int):
+                # Keras counts a functional model's own input-to-output node first, here only
+                ref = [ref[0], ref[1] - 1, ref[2]]
             tensor = resolve({"class_name": "__keras_tensor__", "config": {"keras_history": ref}})
             _require(isinstance(tensor, KerasTensor), f"{where}: '{key}' names a tensor that does not exist: {ref!r}.")
             tensors.append(tensor)

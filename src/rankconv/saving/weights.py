@@ -3,7 +3,9 @@
 Each layer of `model.layers` has a group `layers/<snake_case(class)>[_N]/vars` (N counts earlier
 layers of the same class) holding datasets "0", "1", … in the order the layer created its
 variables, trainable ones first. Functional models list their InputLayers there too; Sequential
-models do not. The top level also has an empty `vars` group.
+models do not. The top level also has an empty `vars` group. A model used as a layer is a group
+`layers/functional[_N]` (or `sequential[_N]`) laid out like a whole file: its own `layers` and an
+empty `vars`.
 """
 
 from __future__ import annotations
@@ -50,17 +52,27 @@ def layer_groups(model):
     return groups
 
 
+def _write_model(group, model) -> None:
+    """A model's layers under `group/layers`, a model inside it as a group of its own layers."""
+    from rankconv.models.functional import Model
+
+    layers = group.create_group("layers")
+    for name, layer in layer_groups(model):
+        if isinstance(layer, Model):
+            _write_model(layers.create_group(name), layer)
+            continue
+        variables = layers.create_group(name).create_group("vars")
+        variables.attrs["name"] = layer.name
+        for i, variable in enumerate(saved_variables(layer)):
+            variables.create_dataset(str(i), data=variable.value)
+    group.create_group("vars").attrs["name"] = model.name
+
+
 def write(model, target) -> None:
     """Write the model's weights to `target` (a path or a binary file object) in Keras's layout."""
     h5py = _h5py()
     with h5py.File(target, "w") as f:
-        layers = f.create_group("layers")
-        for name, layer in layer_groups(model):
-            group = layers.create_group(name).create_group("vars")
-            group.attrs["name"] = layer.name
-            for i, variable in enumerate(saved_variables(layer)):
-                group.create_dataset(str(i), data=variable.value)
-        f.create_group("vars").attrs["name"] = model.name
+        _write_model(f, model)
 
 
 def _check_group(group, where, h5py):
@@ -95,36 +107,52 @@ def read(model, source, where="model.weights.h5") -> None:
         f = h5py.File(source, "r")
     except OSError as error:
         raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
-    assignments = []
     with f:
         if "layers" not in f:
             raise ModelFileError(f"{where} has no 'layers' group; it is not a Keras 3 weights file.")
-        _check_group(f["layers"], f"{where}:layers", h5py)
-        for name, layer in layer_groups(model):
-            variables = saved_variables(layer)
-            path = f"{where}:layers/{name}/vars"
-            if name not in f["layers"]:
-                if variables:
-                    raise ModelFileError(f"{where} has no weights for layer '{layer.name}' (group layers/{name}).")
-                continue
-            group = f["layers"][name]
-            _check_group(group, f"{where}:layers/{name}", h5py)
-            vars_group = group.get("vars")
-            if vars_group is None:
-                raise ModelFileError(f"{path} is missing.")
-            _check_group(vars_group, path, h5py)
-            stored = sorted((k for k in vars_group if k.isdigit()), key=int)
-            if len(stored) != len(variables):
-                raise ModelFileError(
-                    f"Layer '{layer.name}' ({type(layer).__name__}) has {len(variables)} weights; {path} holds {len(stored)}."
-                )
-            for key, variable in zip(stored, variables):
-                value = _dataset_value(vars_group[key], f"{path}/{key}", variable.shape)
-                if value is None:
-                    raise ModelFileError(
-                        f"Layer '{layer.name}' weight '{variable.name}' has shape {variable.shape}; "
-                        f"{path}/{key} holds shape {tuple(vars_group[key].shape)}."
-                    )
-                assignments.append((variable, value))
+        assignments = _read_model(f, model, where, "", h5py)
     for variable, value in assignments:
         variable.value[...] = np.asarray(value, dtype=variable.value.dtype)
+
+
+def _read_model(f, model, where, prefix, h5py) -> list:
+    """(variable, value) for every weight of `model`, whose layers are at `prefix + "layers"`, checked."""
+    from rankconv.models.functional import Model
+
+    assignments = []
+    if "layers" not in f:
+        raise ModelFileError(f"{where} has no group {prefix}layers for model '{model.name}'.")
+    _check_group(f["layers"], f"{where}:{prefix}layers", h5py)
+    for name, layer in layer_groups(model):
+        if isinstance(layer, Model):
+            if name not in f["layers"]:
+                raise ModelFileError(f"{where} has no weights for model '{layer.name}' (group {prefix}layers/{name}).")
+            _check_group(f["layers"][name], f"{where}:{prefix}layers/{name}", h5py)
+            assignments += _read_model(f["layers"][name], layer, where, f"{prefix}layers/{name}/", h5py)
+            continue
+        variables = saved_variables(layer)
+        path = f"{where}:{prefix}layers/{name}/vars"
+        if name not in f["layers"]:
+            if variables:
+                raise ModelFileError(f"{where} has no weights for layer '{layer.name}' (group {prefix}layers/{name}).")
+            continue
+        group = f["layers"][name]
+        _check_group(group, f"{where}:{prefix}layers/{name}", h5py)
+        vars_group = group.get("vars")
+        if vars_group is None:
+            raise ModelFileError(f"{path} is missing.")
+        _check_group(vars_group, path, h5py)
+        stored = sorted((k for k in vars_group if k.isdigit()), key=int)
+        if len(stored) != len(variables):
+            raise ModelFileError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) has {len(variables)} weights; {path} holds {len(stored)}."
+            )
+        for key, variable in zip(stored, variables):
+            value = _dataset_value(vars_group[key], f"{path}/{key}", variable.shape)
+            if value is None:
+                raise ModelFileError(
+                    f"Layer '{layer.name}' weight '{variable.name}' has shape {variable.shape}; "
+                    f"{path}/{key} holds shape {tuple(vars_group[key].shape)}."
+                )
+            assignments.append((variable, value))
+    return assignments
