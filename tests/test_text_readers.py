@@ -110,6 +110,28 @@ class TestLabelText:
         assert data.classes == ["0", "1", "2", "3", "4"]
         assert data.texts[3] == "a gorgeous film 3"
 
+    def test_sst_files_as_distributed(self, tmp_path):
+        # SST's stsa.* files: "LABEL sentence", tokenized and lower-cased, some lines with a trailing
+        # space; a small test file may hold one sentence of a class ("0" below), which is kept
+        rows = [f"{1 + i % 4} the film 's {i} minutes , and it 's {'not ' * (i % 2)}good . " for i in range(24)]
+        rows.insert(5, "0 a dull , lifeless mess -- -lrb- really -rrb- . ")
+        data = read_dataset(write(tmp_path / "stsa.fine.test", lines(*rows)))
+        assert data.layout == "label-text" and data.classes == ["0", "1", "2", "3", "4"]
+        assert data.texts[5] == "a dull , lifeless mess -- -lrb- really -rrb- ." and data.labels[5] == "0"
+        assert len(data) == 25 and not any("skipped" in line for line in data.report)
+
+    def test_subj_file_latin_1(self, tmp_path):
+        rows = [f"{i % 2} {'the' if i % 3 else 'a'} na\xefve film {i} , caf\xe9 scenes" for i in range(20)]
+        data = read_dataset(write(tmp_path / "subj.all", lines(*rows), encoding="latin-1"), encoding="latin-1")
+        assert data.layout == "label-text" and data.class_counts() == {"0": 10, "1": 10}
+        assert data.texts[1] == "the na\xefve film 1 , caf\xe9 scenes"
+
+    def test_numbered_lines_are_not_labels(self, tmp_path):
+        # every first word an integer, but each a different one: a numbered list, not labels
+        write(tmp_path / "x.pos", lines(*[f"{i} a good film" for i in range(12)]))
+        write(tmp_path / "x.neg", lines(*[f"{i} a bad film" for i in range(12)]))
+        assert read_dataset(tmp_path).layout == "one-file-per-class"
+
     def test_empty_and_label_less_lines_reported(self, tmp_path):
         rows = label_text_rows(40)
         rows.insert(3, "")
@@ -312,3 +334,31 @@ def test_real_mr_files():
     assert len(data.texts) == len(data.labels) == 10_662
     assert data.class_counts() == {"neg": 5_331, "pos": 5_331}
     assert describe(data).splitlines()[-1] == "2 classes: neg 5,331, pos 5,331"
+
+
+SHARED = Path(os.environ.get("RANKCONV_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.mark.parametrize(
+    "name,encoding,counts",
+    [
+        ("sst/stsa.fine.train", "utf-8", {"0": 1_092, "1": 2_218, "2": 1_624, "3": 2_322, "4": 1_288}),
+        ("sst/stsa.fine.dev", "utf-8", {"0": 139, "1": 289, "2": 229, "3": 279, "4": 165}),
+        ("sst/stsa.fine.test", "utf-8", None),
+        ("sst/stsa.binary.train", "utf-8", None),
+        ("sst/stsa.binary.dev", "utf-8", None),
+        ("sst/stsa.binary.test", "utf-8", {"0": 912, "1": 909}),
+        ("subj/subj.all", "latin-1", {"0": 5_000, "1": 5_000}),
+    ],
+)
+def test_real_sst_and_subj_files(name, encoding, counts):
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found (set RANKCONV_DATA_DIR to the folder holding sst/ and subj/)")
+    data = read_dataset(path, encoding=encoding)
+    assert data.layout == "label-text" and not any("skipped" in line for line in data.report)
+    sizes = {"stsa.fine.test": 2_210, "stsa.binary.train": 6_920, "stsa.binary.dev": 872, "stsa.fine.train": 8_544}
+    if counts:
+        assert data.class_counts() == counts
+    else:
+        assert len(data) == sizes[path.name]

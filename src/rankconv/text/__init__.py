@@ -9,6 +9,12 @@ text.TextClassifier.load("mr.keras").predict(["a gorgeous, witty film"])
 
 from rankconv.text.model import MODES, kim_cnn
 from rankconv.text.readers import DataError, Dataset, describe, read_dataset
-from rankconv.text.tokenize import kim_tokenize, whitespace_tokenize
-from rankconv.text.training import TextClassifier, cross_validate, evaluate_classifier, train_classifier
+from rankconv.text.tokenize import CLEANINGS, kim_sst_tokenize, kim_tokenize, whitespace_tokenize
+from rankconv.text.training import (
+    TextClassifier,
+    cross_validate,
+    evaluate_classifier,
+    repeated_cross_validation,
+    train_classifier,
+)
 from rankconv.text.vocabulary import TextVectorizer, Vocabulary

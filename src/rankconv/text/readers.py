@@ -55,6 +55,7 @@ _MAX_LINE_NUMBERS = 10
 _TRAILING = " \t\f\v"
 _BREAK = re.compile(r"\r\n|\r|\n")
 _LABEL_SPLIT = re.compile(r"[ \t]")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _END_OF_FILE = "\ue000end of file\ue000"
 _IGNORED_FILE = re.compile(r"^(readme|license|licence)", re.IGNORECASE)
 
@@ -346,8 +347,16 @@ def _header_guess(doc: _Doc) -> str | None:
 
 
 def _label_set(lines: list[str]) -> set[str] | None:
-    """The labels when the lines look like "label text": a few repeated first words cover nearly all lines."""
+    """The labels when the lines look like "label text": a few repeated first words cover nearly all lines.
+    When every line starts with an integer (SST's 0-4, Subj's 0/1), every one of them is a label, also
+    one that occurs once (a small test file may hold a single sentence of a class)."""
     counts = Counter(_split_label(line)[0] for line in lines)
+    if (
+        2 <= len(counts) <= MAX_LABELS
+        and len(counts) * MIN_LINES_PER_LABEL <= len(lines)
+        and all(_INTEGER.fullmatch(label) for label in counts)
+    ):
+        return set(counts)
     repeated = [label for label, count in counts.most_common() if count >= 2][:MAX_LABELS]
     covered = sum(counts[label] for label in repeated)
     if len(repeated) < 2 or covered < LABEL_COVERAGE * len(lines):

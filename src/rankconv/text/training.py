@@ -21,6 +21,7 @@ class TextClassifier:
     vectorizer: TextVectorizer
     classes: list[str]
     history: dict = field(default_factory=dict)
+    best_epoch: int | None = None  # the 1-based epoch whose weights were kept (None: the last, no dev set)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         return self.model.predict(self.vectorizer(list(texts)), batch_size=batch_size, verbose=0)
@@ -53,6 +54,52 @@ class ZeroPaddingRow(callbacks.Callback):
             table = getattr(layer, "embeddings", None)
             if table is not None and layer.trainable:
                 table.numpy()[0] = 0
+
+
+BATCHES = ("shuffle", "kim")
+
+
+def kim_batches(count: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Kim's mini-batch composition, as row indices of shape (batches, batch_size).
+
+    His `train_conv_net`: when the data is not a multiple of the batch size, the first
+    `batch_size - count % batch_size` rows of a random permutation are appended (those sentences
+    appear twice), then the whole is shuffled once and cut into consecutive batches. The batches
+    stay as they are for the whole training; each epoch visits them in a new random order
+    (`KimBatches`). Where he needs more extra rows than there are sentences (fewer sentences than
+    one batch), the permutation is repeated."""
+    if count < 1 or batch_size < 1:
+        raise ValueError(f"Kim's batches need sentences and a positive batch size; received {count}, {batch_size}.")
+    extra = -count % batch_size
+    rows = np.arange(count)
+    if extra:
+        rows = np.concatenate([rows, np.resize(rng.permutation(count), extra)])
+    return rng.permutation(rows).reshape(-1, batch_size)
+
+
+class KimBatches(callbacks.Callback):
+    """Feeds `fit` Kim's fixed mini-batches (`kim_batches`) in a new random order every epoch.
+
+    `x` and `y` are the arrays to give `fit` together with `batch_size` and `shuffle=False`: at the
+    start of every epoch this callback rewrites them in place, batch after batch in that epoch's
+    order, so `fit`'s consecutive slices of `batch_size` rows are exactly his batches. (Keras 2
+    called this `shuffle="batch"`; `tests/test_text_table.py` checks the batches `fit` trains on.)"""
+
+    def __init__(self, x, y, batch_size: int, seed: int):
+        super().__init__()
+        self.rng = np.random.default_rng([seed, 3435])  # 3435: the seed of Kim's code, as a second word
+        self.source_x, self.source_y = np.asarray(x), np.asarray(y)
+        self.batches = kim_batches(len(self.source_x), batch_size, self.rng)
+        self.x = self.source_x[self.batches.reshape(-1)]
+        self.y = self.source_y[self.batches.reshape(-1)]
+        self.orders: list[np.ndarray] = []  # the batch order of each epoch, for inspection
+
+    def on_epoch_begin(self, epoch, logs=None):
+        order = self.rng.permutation(len(self.batches))
+        self.orders.append(order)
+        rows = self.batches[order].reshape(-1)
+        np.take(self.source_x, rows, axis=0, out=self.x)
+        np.take(self.source_y, rows, axis=0, out=self.y)
 
 
 class BestDevEpoch(callbacks.Callback):
@@ -101,6 +148,9 @@ def train_classifier(
     verbose=1,
     vectorizer=None,
     extra_callbacks=(),
+    clean="kim",
+    batches="shuffle",
+    dev=None,
 ) -> TextClassifier:
     """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm s = 3 on
     the output layer (in his parametrization; see `kim_cnn`), model selection on a dev split taken
@@ -108,20 +158,41 @@ def train_classifier(
     `patience=k` stops after k epochs without improvement instead, keeping the first best; on MR
     fold 1, patience 5 gave 74.5% and Kim's rule 77.5%).
     As Kim, the padding word's vector is reset to zero after every update (`ZeroPaddingRow`).
-    `embeddings(vocabulary_words) -> matrix` supplies pretrained vectors."""
+    `embeddings(vocabulary_words) -> matrix` supplies pretrained vectors.
+    clean: how text is cleaned and split (`tokenize.CLEANINGS`: "kim", "kim-keep-case", "kim-sst",
+    "none"); kept in the vectorizer, and so in the saved model, for `predict` and `evaluate`.
+    dev: `(texts, labels)` of a given dev set to choose the epoch on (SST's fixed split); then all of
+    `texts` is trained on and `dev_fraction` is not used.
+    batches: "shuffle" (ours: all training sentences reshuffled into new batches every epoch, the
+    last batch smaller) or "kim" (his fixed batches in a new order every epoch; `kim_batches`)."""
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels; they must match.")
+    if batches not in BATCHES:
+        raise ValueError(f"`batches` must be one of {BATCHES}; received batches={batches!r}.")
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise ValueError(f"A classifier needs at least two classes; the training data has only {classes}.")
     utils.set_random_seed(seed)
-    vectorizer = vectorizer or TextVectorizer.fit(texts, windows=windows)
+    vectorizer = vectorizer or TextVectorizer.fit(texts, windows=windows, clean=clean)
     x = vectorizer(texts)
     y = np.array([classes.index(label) for label in labels])
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_dev = int(round(len(x) * dev_fraction)) if dev_fraction else 0
-    dev, fit = order[:n_dev], order[n_dev:]
+    if dev is not None:
+        dev_texts, dev_labels = list(dev[0]), list(dev[1])
+        if not dev_texts or len(dev_texts) != len(dev_labels):
+            raise ValueError(
+                f"The dev set needs texts and as many labels; received {len(dev_texts)} and {len(dev_labels)}."
+            )
+        unknown = sorted(set(dev_labels) - set(classes))
+        if unknown:
+            raise ValueError(f"Dev labels {unknown} do not occur in the training data's classes {classes}.")
+        validation = (vectorizer(dev_texts), np.array([classes.index(label) for label in dev_labels]))
+        fit = np.arange(len(x))
+    else:
+        order = np.random.default_rng(seed).permutation(len(x))
+        n_dev = int(round(len(x) * dev_fraction)) if dev_fraction else 0
+        held, fit = order[:n_dev], order[n_dev:]
+        validation = (x[held], y[held]) if n_dev else None
     matrix = embeddings(vectorizer.vocabulary.words) if callable(embeddings) else embeddings
     model = kim_cnn(
         len(vectorizer.vocabulary),
@@ -143,22 +214,28 @@ def train_classifier(
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    if not n_dev:
+    if validation is None:
         stops = []
     elif patience is None:  # Kim: all epochs, the best dev epoch's weights (the later one on ties)
         stops = [BestDevEpoch("val_accuracy")]
     else:
         stops = [callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)]
+    fit_x, fit_y, feed = x[fit], y[fit], []
+    if batches == "kim":
+        feed = [KimBatches(fit_x, fit_y, batch_size, seed)]
+        fit_x, fit_y = feed[0].x, feed[0].y
     history = model.fit(
-        x[fit],
-        y[fit],
+        fit_x,
+        fit_y,
         batch_size=batch_size,
         epochs=epochs,
         verbose=verbose,
-        validation_data=(x[dev], y[dev]) if n_dev else None,
-        callbacks=[ZeroPaddingRow(), *stops, *extra_callbacks],
+        validation_data=validation,
+        shuffle=batches == "shuffle",
+        callbacks=[*feed, ZeroPaddingRow(), *stops, *extra_callbacks],
     )
-    return TextClassifier(model, vectorizer, classes, history.history)
+    best = stops[0].best_epoch if stops and stops[0].best_weights is not None else None
+    return TextClassifier(model, vectorizer, classes, history.history, None if best is None else best + 1)
 
 
 def evaluate_classifier(classifier: TextClassifier, texts, labels) -> dict:
@@ -185,6 +262,9 @@ def evaluate_classifier(classifier: TextClassifier, texts, labels) -> dict:
         }
     return {
         "accuracy": float(np.trace(confusion) / max(len(truth), 1)),
+        "macro": {
+            key: float(np.mean([row[key] for row in per_class.values()])) for key in ("precision", "recall", "f1")
+        },
         "per_class": per_class,
         "confusion": confusion.tolist(),
         "classes": list(classifier.classes),
@@ -225,6 +305,7 @@ def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, o
             "seconds": time.perf_counter() - start,
             "test_size": len(test),
             "epochs": len(classifier.history.get("loss", [])),
+            "best_epoch": classifier.best_epoch,
         }
         results.append(result)
         if on_fold:
@@ -235,4 +316,47 @@ def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, o
         "mean": float(accuracies.mean()),
         "std": float(accuracies.std(ddof=1)) if len(results) > 1 else 0.0,
         "k": folds,
+    }
+
+
+def repeated_cross_validation(
+    texts, labels, seeds=1, folds=10, run_folds=None, seed=0, on_fold=None, on_run=None, **options
+) -> dict:
+    """`seeds` complete cross-validations, each with its own partition and training seeds.
+
+    Run r (0-based) is `cross_validate(..., seed=seed + r * folds)`: the same as
+    `rankconv text cv --seed <that>`, so any run can be repeated alone; its folds train with seeds
+    `seed + r * folds + 1 … + folds`, so no two folds of any runs share a training seed. Returns each
+    run (as `cross_validate` returns it, with its "seed" and "seconds"), then the mean and the sample
+    standard deviation of the runs' means. `on_fold(result)` sees each fold (with its "run", 1-based),
+    `on_run(run)` each finished run."""
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        raise ValueError(f"`seeds` must be a positive integer; received {seeds!r}.")
+    if folds < 2:
+        raise ValueError(f"`folds` must be at least 2; received {folds}.")
+    runs = []
+    for r in range(int(seeds)):
+        run_seed = seed + r * folds
+
+        def show(result, r=r):
+            result["run"] = r + 1
+            if on_fold:
+                on_fold(result)
+
+        start = time.perf_counter()
+        run = cross_validate(texts, labels, folds=folds, run_folds=run_folds, seed=run_seed, on_fold=show, **options)
+        run.update(run=r + 1, seed=run_seed, seconds=time.perf_counter() - start)
+        runs.append(run)
+        if on_run:
+            on_run(run)
+    return {"runs": runs, **spread([run["mean"] for run in runs]), "k": folds, "seed": seed}
+
+
+def spread(values) -> dict:
+    """{"mean", "std" (sample standard deviation; 0 for one value), "n"} of some accuracies."""
+    values = np.asarray(values, dtype=float)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "n": len(values),
     }

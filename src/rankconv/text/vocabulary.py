@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rankconv.text.tokenize import get_tokenizer
+from rankconv.text.tokenize import cleaning, cleaning_name, get_tokenizer
 
 PADDING, OOV = "<pad>", "<oov>"
 
@@ -49,7 +49,8 @@ class Vocabulary:
 class TextVectorizer:
     """Texts → (n, length) int32 id arrays, the way Kim fed his CNN.
 
-    Each sentence is tokenized, mapped to ids, and padded with `pad` zeros before it (so the widest
+    Each sentence is cleaned and tokenized (`clean`: one of `tokenize.CLEANINGS`, or the lower-level
+    `tokenizer` and `lower`), mapped to ids, and padded with `pad` zeros before it (so the widest
     filter also sees the first words at every offset) and zeros after it up to `length`. `length`
     is `max_tokens + 2 * pad`, so no sentence is shorter than the widest filter.
     """
@@ -64,6 +65,11 @@ class TextVectorizer:
     def length(self) -> int:
         return self.max_tokens + 2 * self.pad
 
+    @property
+    def clean(self) -> str | None:
+        """The `--clean` name of this tokenizer and case setting ("kim", "kim-sst", ...), if it has one."""
+        return cleaning_name(self.tokenizer, self.lower)
+
     @classmethod
     def fit(
         cls,
@@ -74,7 +80,11 @@ class TextVectorizer:
         min_count=1,
         max_size=None,
         max_tokens=None,
+        clean=None,
     ) -> TextVectorizer:
+        """`clean` (a `tokenize.CLEANINGS` name) overrides `tokenizer` and `lower`."""
+        if clean is not None:
+            tokenizer, lower = cleaning(clean)
         tokenize = get_tokenizer(tokenizer)
         token_lists = [tokenize(t, lower=lower) for t in texts]
         vocabulary = Vocabulary.build(token_lists, min_count=min_count, max_size=max_size)
@@ -100,14 +110,15 @@ class TextVectorizer:
             "pad": self.pad,
             "tokenizer": self.tokenizer,
             "lower": self.lower,
+            "clean": self.clean,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> TextVectorizer:
-        return cls(
-            Vocabulary(list(config["words"])),
-            int(config["max_tokens"]),
-            int(config["pad"]),
-            config.get("tokenizer", "kim"),
-            bool(config.get("lower", True)),
-        )
+        """A config without "clean" (files written before it existed) reads text with its tokenizer
+        and case setting, "kim" and lower-case by default: as those files were trained."""
+        tokenizer, lower = config.get("tokenizer", "kim"), bool(config.get("lower", True))
+        if config.get("clean") is not None:
+            tokenizer, lower = cleaning(config["clean"])
+        get_tokenizer(tokenizer)  # an unknown name fails here, with the known ones, not at the first text
+        return cls(Vocabulary(list(config["words"])), int(config["max_tokens"]), int(config["pad"]), tokenizer, lower)
