@@ -231,3 +231,17 @@ def test_errors_name_the_argument():
     built(np.ones((1, 4, 3)))
     with pytest.raises(ValueError, match="was built for inputs with 3 channels"):
         built(np.ones((1, 4, 5)))
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_rank_4_transposed_and_depthwise_match_the_references(padding):
+    # Keras stops at 3-D; the one general convolution does not
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 2, 3, 2, 3))
+    w = rng.standard_normal((2, 2, 1, 2, 2, 3))
+    want = reference_conv_transpose(x, w, (2, 1, 2, 1), padding, None, 1)
+    np.testing.assert_allclose(ops.conv_transpose(x, w, (2, 1, 2, 1), padding), want, rtol=1e-10, atol=1e-10)
+    depthwise = rng.standard_normal((2, 1, 2, 2, 3, 2))
+    grouped = depthwise.reshape(2, 1, 2, 2, 1, 6)
+    want = reference_conv(x, grouped, 1, padding, 1)
+    np.testing.assert_allclose(ops.depthwise_conv(x, depthwise, 1, padding), want, rtol=1e-10, atol=1e-10)
