@@ -406,7 +406,9 @@ def _torch_pool_or_block(case: Case, x, w):
 def _torch_family(case: Case, x, w):
     """(run, inputs) for the transposed and separable cases, channels-first. PyTorch's transposed
     convolution computes the full output, cut to Keras's window (a view: no copy)."""
-    functional = __import__("torch").nn.functional
+    import torch
+
+    functional = torch.nn.functional
     rank = x.ndim - 2
     x_t = _torch_tensor(np.moveaxis(x, -1, 1))
     if case.kind == "conv_transpose":
@@ -426,7 +428,7 @@ def _torch_family(case: Case, x, w):
     depthwise = _torch_tensor(np.moveaxis(wd.reshape(*wd.shape[:-2], -1), -1, 0)[:, None])
     pointwise = _torch_tensor(np.transpose(wp, (rank + 1, rank, *range(rank))))
     convolve = {1: functional.conv1d, 2: functional.conv2d, 3: functional.conv3d}[rank]
-    padding = tuple(lo for lo, _ in _pairs(Case(case.name, case.x_shape, wd.shape, padding=case.padding), 1))
+    padding = tuple(lo for lo, _ in _pairs(case, 1))  # the case's kernel is the depthwise one
 
     def run(h, dw, pw):
         return convolve(convolve(h, dw, padding=padding, groups=channels), pw)

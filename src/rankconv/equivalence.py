@@ -41,14 +41,17 @@ def _make(rank: int, source: Conv, **arguments) -> Conv:
     return cls(**shared, **arguments)
 
 
-def _require_built(layer, action):
-    if not isinstance(layer, (Conv, ConvTranspose)):
-        raise TypeError(f"{action} takes a rankconv Conv or ConvTranspose layer; received {type(layer).__name__}.")
+def _require_built(layer, action, classes=(Conv, ConvTranspose)):
+    """The built layer's input shape; a TypeError for another class, a ValueError if unbuilt."""
+    if not isinstance(layer, classes):
+        names = " or ".join(cls.__name__ for cls in classes)
+        raise TypeError(f"{action} takes a rankconv {names} layer; received {type(layer).__name__}.")
     if not layer.built:
         raise ValueError(
             f"{action} needs a built layer (its input shape decides the equivalent); call "
             f"{type(layer).__name__} '{layer.name}' on an input or `build(input_shape)` first."
         )
+    return layer._build_input_shape
 
 
 def lift(layer: Conv) -> Conv:
@@ -177,22 +180,11 @@ def lower_inputs(x, axis: int = -1, data_format: str = "channels_last") -> np.nd
     return np.moveaxis(x[:, 0], axis + 1, 1)
 
 
-def _built_input_shape(layer, action, cls):
-    if not isinstance(layer, cls):
-        raise TypeError(f"{action} takes a rankconv {cls.__name__} layer; received {type(layer).__name__}.")
-    if not layer.built:
-        raise ValueError(
-            f"{action} needs a built layer; call {type(layer).__name__} '{layer.name}' on an input or "
-            "`build(input_shape)` first."
-        )
-    return layer._build_input_shape
-
-
 def to_grouped(layer: DepthwiseConv) -> Conv:
     """`DepthwiseConv` (any rank, depth multiplier m) → the `Conv` with `groups = channels` and
     `channels * m` filters that computes the same outputs: output channel `c * m + j` is input
     channel c convolved with its j-th filter in both."""
-    shape = _built_input_shape(layer, "to_grouped", DepthwiseConv)
+    shape = _require_built(layer, "to_grouped", (DepthwiseConv,))
     channels = layer.kernel.shape[-2]
     config = layer.get_config()
     arguments = dict(
@@ -226,13 +218,18 @@ def to_grouped(layer: DepthwiseConv) -> Conv:
 def to_depthwise(layer: Conv) -> DepthwiseConv:
     """A grouped `Conv` with one group per input channel (`groups == channels`) → the
     `DepthwiseConv` with depth multiplier `filters // channels` that computes the same outputs."""
-    shape = _built_input_shape(layer, "to_depthwise", Conv)
+    shape = _require_built(layer, "to_depthwise", (Conv,))
     channels = layer.kernel.shape[-2] * layer.groups
     if layer.kernel.shape[-2] != 1:
         raise ValueError(
             f"Cannot make {type(layer).__name__} '{layer.name}' depthwise: it has groups={layer.groups} for "
             f"{channels} input channels, so each filter reads {layer.kernel.shape[-2]} channels; a depthwise "
             "convolution needs groups equal to the input's channels (one channel per filter)."
+        )
+    if layer.padding == "causal":
+        raise ValueError(
+            f"Cannot make {type(layer).__name__} '{layer.name}' depthwise: padding='causal' exists for Conv1D only, "
+            "not for the depthwise layers."
         )
     config = layer.get_config()
     arguments = dict(
@@ -254,11 +251,6 @@ def to_depthwise(layer: Conv) -> DepthwiseConv:
         dtype=layer.dtype,
         trainable=layer.trainable,
     )
-    if layer.padding == "causal":
-        raise ValueError(
-            f"Cannot make {type(layer).__name__} '{layer.name}' depthwise: padding='causal' exists for Conv1D only, "
-            "not for the depthwise layers."
-        )
     cls = _DEPTHWISE_BY_RANK.get(layer.rank)
     if cls:
         depthwise = cls(**arguments)

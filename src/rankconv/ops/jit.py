@@ -61,8 +61,14 @@ def prepare(dispatcher, *args) -> None:
     compile (under numba's compiler lock, so no other compilation sees it)."""
     if _numba is None:
         return
+    # numba.typeof on every argument costs ~50 us; this runs before every kernel call, so the
+    # signatures already prepared are remembered by what decides them (dtype, rank, layout, flags)
+    key = (id(dispatcher), *map(_signature_key, args))
+    if key in _prepared:
+        return
     signature = tuple(_numba.typeof(a) for a in args)
     if signature in dispatcher.overloads:
+        _prepared.add(key)
         return
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
@@ -76,6 +82,18 @@ def prepare(dispatcher, *args) -> None:
             dispatcher.compile(signature)
         finally:
             config.SLP_VECTORIZE = saved
+    _prepared.add(key)
+
+
+_prepared: set = set()
+
+
+def _signature_key(value):
+    """What numba's type of `value` depends on: an array's dtype, rank, layout and flags; else the type."""
+    flags = getattr(value, "flags", None)
+    if flags is None:
+        return type(value)
+    return (value.dtype.str, value.ndim, flags.c_contiguous, flags.f_contiguous, flags.aligned, flags.writeable)
 
 
 def inline_kernel(function):
