@@ -52,6 +52,8 @@ ALGORITHMS = {
     "direct": ("direct", {}),
     "direct/one-sample-chunks": ("direct", {direct_conv: {"CHUNK_BYTES": 1}}),
     "pointwise": ("pointwise", {}),
+    "col2im": ("col2im", {}),
+    "col2im/one-sample-chunks": ("col2im", {conv_common: {"WORKSPACE_BYTES": 1}}),
 }
 
 

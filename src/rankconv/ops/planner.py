@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rankconv.ops import compiled_conv, direct_conv, fft_conv, im2col, implicit_gemm, jit, pointwise_conv
+from rankconv.ops import col2im, compiled_conv, direct_conv, fft_conv, im2col, implicit_gemm, jit, pointwise_conv
 from rankconv.ops import conv_common as common
 
 
@@ -78,6 +78,7 @@ ALGORITHMS = {
         Algorithm("fft", fft_conv.applies, fft_conv.forward, fft_conv.vjp),
         Algorithm("direct", direct_conv.applies, direct_conv.forward, direct_conv.vjp),
         Algorithm("pointwise", pointwise_conv.applies, pointwise_conv.forward, pointwise_conv.vjp),
+        Algorithm("col2im", col2im.applies, col2im.forward, col2im.vjp),
         Algorithm(
             "depthwise_kernel",
             compiled_conv.depthwise_applies,
@@ -255,6 +256,8 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
         return "direct", f"one input channel per group (depthwise): broadcast multiply-adds in NumPy ({why})"
     if call.flops < TINY_FLOPS and compiled_conv.direct_applies(call) is None:
         return "direct_kernel", f"{call.flops:,} flops: too little work for gathered blocks and threads"
+    if any(f > 1 for f in call.lhs_dilation) and col2im.applies(call) is None and col2im.fits(call):
+        return "col2im", "a dilated input (transposed convolution): one product over the input's cells, taps added in place"
     gemm = call.flops * (2 if backward else 1)
     fft = fft_cost(call, backward)
     if fft < gemm:
