@@ -126,6 +126,15 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath)
 
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+        """Write the inference graph for a serving runtime, as Keras 3's `export`: `format="onnx"`
+        (the only one; `opset_version=` picks the opset, default 17). Needs the `export` extra."""
+        from rankconv.saving import onnx_export
+
+        onnx_export.export_model(
+            self, filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
+        )
+
 
 class Functional(Model):
     """A graph of layers from `Input`s to outputs; several inputs and branches allowed."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rankconv.ops import col2im
 from rankconv.ops import conv_common as common
 
 # Largest workspace of one block (its gathered windows, padded slab and partial sums), in bytes.
@@ -486,5 +487,14 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
 
         return implicit_gemm.vjp(grad, x, kernel, call, wanted)
     grad = np.ascontiguousarray(grad)
-    dx = forward(grad, _transposed_kernel(kernel, call), transposed) if wanted[0] else None
+    dx = _input_grad(grad, _transposed_kernel(kernel, call), transposed) if wanted[0] else None
     return dx, (_kernel_grad(grad, x, call) if wanted[1] else None)
+
+
+def _input_grad(grad, kernel, transposed: common.ConvCall) -> np.ndarray:
+    """The input gradient, the transposed convolution `transposed`: a strided convolution's
+    (input-dilated) goes to col2im, one product over the output gradient's cells instead of
+    one per stride phase."""
+    if any(f > 1 for f in transposed.lhs_dilation) and col2im.applies(transposed) is None and col2im.fits(transposed):
+        return col2im.forward(grad, kernel, transposed)
+    return forward(grad, kernel, transposed)
