@@ -360,6 +360,25 @@ def test_fused_conv_keeps_float32():
     assert ops.fused_conv(x, w, np.ones(4, np.float32), "sigmoid").dtype == np.float32
 
 
+@pytest.mark.parametrize("activation", ["relu", "relu6", "tanh", "sigmoid", "linear"])
+def test_fused_conv_propagates_nan_like_numpy(activation):
+    # the compiled epilogue must let NaN through as np.maximum / np.clip / np.tanh do; large inputs
+    # saturate without overflow warnings turning into NaN
+    x = np.array([[[np.nan], [1.0], [-1e4], [1e4], [2.0], [-3.0]]], np.float32)
+    w = np.ones((1, 1, 1), np.float32)
+    y = ops.fused_conv(x, w, np.zeros(1, np.float32), activation)
+    with np.errstate(over="ignore"):
+        expected = {
+            "relu": np.maximum(x, 0),
+            "relu6": np.clip(x, 0, 6),
+            "tanh": np.tanh(x),
+            "sigmoid": 1 / (1 + np.exp(-x)),
+            "linear": x,
+        }[activation]
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
+    assert np.isnan(y[0, 0, 0])
+
+
 def test_conv_in_a_composite_function():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 7, 3))

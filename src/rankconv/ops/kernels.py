@@ -537,3 +537,73 @@ def col2im_gather(g, cols, taps, geometry, r0, r1):
                                     target[c] = source[c]
                             else:
                                 target[:] = 0
+
+
+# ----------------------------------------------------------------------------- conv epilogue
+# The Conv layers' bias and activation (`ops.fused_conv`) on a channels-last output seen as
+# (rows, C). Activation codes: 0 linear, 1 relu, 2 relu6, 3 tanh, 4 sigmoid.
+
+
+@kernel
+def epilogue_forward(y, bias, activation, r0, r1):
+    """Rows [r0, r1) of y, in place: activation(y + bias). One loop per activation, each branch-free
+    in the channels (`zero` in y's dtype: a literal 0 would widen the arithmetic and stop LLVM
+    vectorising)."""
+    C = y.shape[1]
+    zero = np.zeros(1, y.dtype)[0]
+    one, six = zero + 1, zero + 6
+    for i in range(r0, r1):
+        if activation == 1:  # relu; NaN passes, as in np.maximum
+            for c in range(C):
+                v = y[i, c] + bias[c]
+                y[i, c] = zero if v < zero else v
+        elif activation == 2:  # relu6; NaN passes, as in np.clip
+            for c in range(C):
+                v = y[i, c] + bias[c]
+                y[i, c] = zero if v < zero else (six if v > six else v)
+        elif activation == 3:
+            for c in range(C):
+                y[i, c] = np.tanh(y[i, c] + bias[c])
+        elif activation == 4:
+            for c in range(C):
+                y[i, c] = one / (one + np.exp(-(y[i, c] + bias[c])))
+        else:
+            for c in range(C):
+                y[i, c] += bias[c]
+
+
+@kernel
+def epilogue_backward(g, r, out, sums, activation, r0, r1):
+    """Rows [r0, r1): out = g times the activation's derivative (from the output r), and `sums`
+    (one float64 row of C, zeroed here) their column sums: the bias gradient's share of these rows."""
+    C = g.shape[1]
+    zero = np.zeros(1, g.dtype)[0]
+    one, six = zero + 1, zero + 6
+    for c in range(C):
+        sums[c] = 0
+    for i in range(r0, r1):
+        if activation == 1:
+            for c in range(C):
+                v = g[i, c] if r[i, c] > zero else zero
+                out[i, c] = v
+                sums[c] += v
+        elif activation == 2:
+            for c in range(C):
+                v = g[i, c] if zero < r[i, c] < six else zero
+                out[i, c] = v
+                sums[c] += v
+        elif activation == 3:
+            for c in range(C):
+                v = g[i, c] * (one - r[i, c] * r[i, c])
+                out[i, c] = v
+                sums[c] += v
+        elif activation == 4:
+            for c in range(C):
+                v = g[i, c] * (r[i, c] * (one - r[i, c]))
+                out[i, c] = v
+                sums[c] += v
+        else:
+            for c in range(C):
+                v = g[i, c]
+                out[i, c] = v
+                sums[c] += v
