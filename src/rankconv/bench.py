@@ -53,6 +53,8 @@ class Case:
     # pointwise convolution's)
     kind: str = "conv"
     filters: int = 0
+    # the same convolution in another form, timed in the same turns (the lifted layer's Conv1D)
+    equivalent: Case | None = None
 
 
 CONV_CASES = [
@@ -76,7 +78,12 @@ CONV_CASES = [
         "Conv4D 3^4 8^4 16->16, batch 2 (PyTorch: 3 Conv3D)", (2, 8, 8, 8, 8, 16), (3, 3, 3, 3, 16, 16), padding="same"
     ),
     Case("Long-kernel Conv1D k255 len 4096 32->32, batch 8", (8, 4096, 32), (255, 32, 32), padding="same"),
-    Case("lifted seed Conv2D(64, (3, 300)) on 600x300x1, batch 32", (32, 600, 300, 1), (3, 300, 1, 64)),
+    Case(
+        "lifted seed Conv2D(64, (3, 300)) on 600x300x1, batch 32",
+        (32, 600, 300, 1),
+        (3, 300, 1, 64),
+        equivalent=Case("its Conv1D(64, 3) on 600x300", (32, 600, 300), (3, 300, 64)),
+    ),
     Case("grayscale first layer 28x28x1 -> 32, 3x3, batch 64", (64, 28, 28, 1), (3, 3, 1, 32)),
     Case("Depthwise 5x5 32x32 128 groups, batch 32", (32, 32, 32, 128), (5, 5, 1, 128), padding="same"),
     Case("MaxPooling2D 2x2 32x32x64, batch 32", (32, 32, 32, 64), (2, 2), 2, kind="max_pool"),
@@ -116,6 +123,23 @@ CONV_CASES = [
 
 
 # ----------------------------------------------------------------------------- timing and machine
+
+
+def interleaved_ms(functions: dict, repeats: int, warmup: int = 1) -> dict:
+    """name -> median ms of each function, timed in turns (one call of each per round, the order
+    reversed every other round), so that the machine's slow phases fall on every function alike:
+    on a shared machine, a ratio of two medians taken a minute apart can move by 2x."""
+    for fn in functions.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in functions}
+    names = list(functions)
+    for round_ in range(repeats):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            functions[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 
 def median_ms(fn, repeats: int, warmup: int = 1) -> float:
@@ -848,9 +872,14 @@ def conv_rows(
         if not forward_only:
             passes.append(("fwd+bwd", ours_both, theirs_both, 3 * count))
         for label, ours, theirs, work in passes:
-            ours_ms, theirs_ms = median_ms(ours, repeats), median_ms(theirs, repeats)
+            functions = {"ours": ours, "theirs": theirs}
             if hasattr(theirs, "alternative"):
-                theirs_ms = min(theirs_ms, median_ms(theirs.alternative, repeats))
+                functions["alternative"] = theirs.alternative
+            if case.equivalent is not None:  # the same convolution in its folded form, e.g. the seed's Conv1D
+                equivalent = rankconv_functions(case.equivalent, *arrays(case.equivalent))
+                functions["equivalent"] = equivalent[0 if label == "forward" else 1]
+            measured = interleaved_ms(functions, repeats)
+            ours_ms, theirs_ms = measured["ours"], min(measured["theirs"], measured.get("alternative", math.inf))
             row[label] = {
                 "rankconv_ms": ours_ms,
                 "pytorch_ms": theirs_ms,
@@ -858,6 +887,9 @@ def conv_rows(
                 "gflops": work / (ours_ms * 1e-3) / 1e9,
                 "roofline": work / (ours_ms * 1e-3) / 1e9 / roofline,
             }
+            if "equivalent" in measured:
+                row[label]["equivalent_ms"] = measured["equivalent"]
+                row[label]["over_equivalent"] = ours_ms / measured["equivalent"]
         if regret and case.kind == "conv":
             times = algorithm_times(case, x, w, max(1, min(repeats, 3)))
             row["algorithms"] = times
@@ -937,6 +969,12 @@ def format_report(machine: dict, rows: list[dict], training: list[dict]) -> str:
                     f"{row['case'] if label == 'forward' else '':54} {label:7} {r['rankconv_ms']:11.2f} "
                     f"{r['pytorch_ms']:10.2f} {r['ratio']:6.2f} {r['gflops']:8.0f} {r['roofline']:8.0%} "
                     f"{memory:>19}  {row['algorithm'] if label == 'forward' else ''}"
+                )
+            if "equivalent_ms" in row["forward"]:
+                over = [row[label]["over_equivalent"] for label in ("forward", "fwd+bwd") if label in row]
+                lines.append(
+                    f"{'':54}   over its equivalent form (timed in the same turns), fwd / fwd+bwd: "
+                    + " / ".join(f"{value:.2f}" for value in over)
                 )
             if row.get("algorithms"):
                 each = ", ".join(

@@ -257,7 +257,10 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     if call.flops < TINY_FLOPS and compiled_conv.direct_applies(call) is None:
         return "direct_kernel", f"{call.flops:,} flops: too little work for gathered blocks and threads"
     if any(f > 1 for f in call.lhs_dilation) and col2im.applies(call) is None and col2im.fits(call):
-        return "col2im", "a dilated input (transposed convolution): one product over the input's cells, taps added in place"
+        return (
+            "col2im",
+            "a dilated input (transposed convolution): one product over the input's cells, taps added in place",
+        )
     gemm = call.flops * (2 if backward else 1)
     fft = fft_cost(call, backward)
     if fft < gemm:
