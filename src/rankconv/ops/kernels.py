@@ -411,6 +411,43 @@ def max_pool_backward(x, g, dx, pool, geometry, n0, n1):
 
 
 @kernel
+def max_pool_backward_tiled(x, r, g, dx, pool, geometry, r0, r1):
+    """dx for output rows [r0, r1) where windows do not overlap (strides equal to the window):
+    every cell a window covers is written once, the window's gradient on its first cell equal to
+    the window's maximum `r` (in tap order), zero on the others; no scatter, so rows split across
+    threads. Cells no window covers are left alone (the caller zeroes them)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2, D3, C = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    O1, O2, O3 = g.shape[1], g.shape[2], g.shape[3]
+    K1, K2, K3 = pool[0], pool[1], pool[2]
+    zero = np.zeros(1, dx.dtype)[0]
+    claimed = np.empty(C, dtype=np.uint8)
+    for row in range(r0, r1):
+        n, o1 = row // O1, row % O1
+        for o2 in range(O2):
+            for o3 in range(O3):
+                claimed[:] = 0
+                best, grad = r[n, o1, o2, o3], g[n, o1, o2, o3]
+                for t1 in range(K1):
+                    i1 = o1 * s1 + t1 - lo1
+                    if i1 < 0 or i1 >= D1:
+                        continue
+                    for t2 in range(K2):
+                        i2 = o2 * s2 + t2 - lo2
+                        if i2 < 0 or i2 >= D2:
+                            continue
+                        for t3 in range(K3):
+                            i3 = o3 * s3 + t3 - lo3
+                            if i3 < 0 or i3 >= D3:
+                                continue
+                            cells, target = x[n, i1, i2, i3], dx[n, i1, i2, i3]
+                            for c in range(C):
+                                hit = claimed[c] == 0 and cells[c] == best[c]
+                                target[c] = grad[c] if hit else zero
+                                claimed[c] |= hit
+
+
+@kernel
 def average_pool_forward(x, y, pool, geometry, counts1, counts2, counts3, r0, r1):
     """Window means over the real cells each window covers (padding is not counted): `counts_a[o]`
     is how many taps of axis a land inside the input at output position o (in x's dtype)."""

@@ -402,9 +402,15 @@ def _max_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_f
     if _compiled(len(out), x.dtype):
         x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
         g3 = np.ascontiguousarray(rank3.as_rank3(g, len(out)), dtype=x3.dtype)
-        dx = np.zeros(x3.shape, dtype=x3.dtype)
-        # windows overlap, so the kernel scatters: whole samples per thread
-        rank3.run_rows(kernels.max_pool_backward, x3.shape[0], x3, g3, dx, pool, geometry)
+        if tuple(strides) == tuple(pool_size):  # windows tile the input: each cell written once
+            r3 = np.ascontiguousarray(rank3.as_rank3(r, len(out)), dtype=x3.dtype)
+            # the windows' union, [-lo, (o - 1) * s - lo + s), reaches every cell?
+            covered = all((o - 1) * s - lo + s >= n for (lo, _), o, s, n in zip(pairs, out, strides, xl.shape[1:-1]))
+            dx = (np.empty if covered else np.zeros)(x3.shape, dtype=x3.dtype)
+            rank3.run_rows(kernels.max_pool_backward_tiled, g3.shape[0] * g3.shape[1], x3, r3, g3, dx, pool, geometry)
+        else:  # windows overlap, so the kernel scatters: whole samples per thread
+            dx = np.zeros(x3.shape, dtype=x3.dtype)
+            rank3.run_rows(kernels.max_pool_backward, x3.shape[0], x3, g3, dx, pool, geometry)
         return (_from_channels_last(dx.reshape(xl.shape), data_format),)
     padded = _padded(xl, pairs, -np.inf)
     dx = np.zeros(padded.shape, dtype=g.dtype)
