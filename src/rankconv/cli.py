@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankconv.text.cli import add_parser as add_text_parser
 
     add_text_parser(commands)
+    from rankconv.explanation import add_parser as add_explain_parser
+
+    add_explain_parser(commands)
     return parser
 
 

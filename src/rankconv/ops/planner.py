@@ -13,6 +13,10 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    compiled kernels are off or the rank is above 3, "direct" (NumPy: one pass per tap).
    2b. "direct_kernel" — tiny calls (fewer than TINY_FLOPS: an 8x8 image's layers), where the
    NumPy algorithms' Python work per block would cost more than the arithmetic.
+   2c. "col2im" — an input-dilated call (a transposed convolution): one product of the undilated
+   input's cells with every tap, then each output cell sums the taps that reach it; no product
+   over the zeros the dilation inserts, no split into stride phases. im2col's backward pass sends
+   a strided convolution's input gradient (itself input-dilated) there too.
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
 4. "direct_kernel" — windows too shallow for a matrix product (at most SHALLOW_DEPTH taps ×

@@ -7,6 +7,11 @@ A `.keras` file is a zip of `config.json` (the model's architecture), `metadata.
 `model.weights.h5`. Loading never runs code from the file: only whitelisted class names are built,
 zip members and JSON are size- and depth-checked before reading, and every weight is checked
 against its layer before any is assigned. Saving writes a temporary file and renames it.
+
+Legacy Keras 2 / tf.keras `.h5` files load too (`load_model("m.h5")`, `load_weights("w.h5")`,
+under the same guards: `rankconv.saving.legacy_h5`); PyTorch weights move both ways
+(`load_torch_weights`, `save_torch_weights`: `rankconv.saving.torch_weights`); and
+`model.export("m.onnx", format="onnx")` writes ONNX (`rankconv.saving.onnx_export`).
 """
 
 from __future__ import annotations
@@ -19,11 +24,23 @@ import os
 import warnings
 import zipfile
 
+from rankconv.saving import legacy_h5
 from rankconv.saving import weights as weights_io
 from rankconv.saving.archive import ModelFileError, atomic_write, parse_json, read_members
+from rankconv.saving.legacy_h5 import LEGACY_SUFFIXES
 from rankconv.saving.serialization import model_from_config, model_to_config
+from rankconv.saving.torch_weights import load_torch_weights, save_torch_weights, torch_state_dict
 
-__all__ = ["ModelFileError", "load_model", "load_weights", "save_model", "save_weights"]
+__all__ = [
+    "ModelFileError",
+    "load_model",
+    "load_torch_weights",
+    "load_weights",
+    "save_model",
+    "save_torch_weights",
+    "save_weights",
+    "torch_state_dict",
+]
 
 # JSON that rankconv keeps with a model (`model.metadata`): settings an application needs to use
 # the model, such as a text model's vocabulary.
@@ -109,14 +126,28 @@ def _weight_budget(weights_bytes) -> int:
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a `.keras` file written by rankconv or by Keras 3 (with layers rankconv supports)."""
+    """Load a `.keras` file written by rankconv or by Keras 3 (with layers rankconv supports), or a
+    legacy Keras 2 / tf.keras whole-model `.h5` file."""
     from rankconv.layers.layer import allocation_limit
 
     if custom_objects:
         raise ValueError("`custom_objects` is not supported: rankconv builds only its own classes.")
     if not safe_mode:
         warnings.warn("rankconv always loads in safe mode; `safe_mode=False` changes nothing.", stacklevel=2)
-    _check_suffix(filepath, ".keras", "A model file name")
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"`filepath` must be a path (str or os.PathLike); received {type(filepath).__name__}.")
+    if os.fspath(filepath).endswith(LEGACY_SUFFIXES) and not os.fspath(filepath).endswith(".weights.h5"):
+        return legacy_h5.load_model(filepath, compile=compile)
+    if not os.fspath(filepath).endswith(".keras"):
+        raise ValueError(
+            "A model file name must end in '.keras' (or '.h5' for a legacy Keras 2 / tf.keras file), as in Keras 3; "
+            f"received {os.fspath(filepath)!r}."
+            + (
+                " A '.weights.h5' file holds weights only: use `model.load_weights`."
+                if os.fspath(filepath).endswith(".weights.h5")
+                else ""
+            )
+        )
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No model file at {os.fspath(filepath)!r}.")
     members = read_members(filepath, optional=(METADATA_MEMBER,))
@@ -167,6 +198,8 @@ def save_weights(model, filepath, overwrite=True) -> None:
 
 def load_weights(model, filepath) -> None:
     """Load a `.weights.h5` file (rankconv's or Keras's) into `model`, checking every shape first.
+    A legacy `.h5` weights file (Keras 2's `save_weights`, or a whole legacy model file) loads too,
+    its layers paired with the model's by position, as Keras does.
 
     As Keras 3, a whole-model `.keras` file works too: its weights are read into `model` (whose
     layers must match the file's), its architecture is not used.
@@ -177,15 +210,15 @@ def load_weights(model, filepath) -> None:
         members = read_members(filepath, wanted=("model.weights.h5",))
         weights_io.read(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
         return
-    if not os.fspath(filepath).endswith(".weights.h5"):
+    if not os.fspath(filepath).endswith(LEGACY_SUFFIXES):
         raise ValueError(
             "A weights file name must end in '.weights.h5' (or '.keras' for a whole-model file, whose weights are "
-            f"read), as in Keras 3; received {os.fspath(filepath)!r}."
+            f"read, or '.h5' for a legacy Keras 2 file), as in Keras 3; received {os.fspath(filepath)!r}."
         )
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No weights file at {os.fspath(filepath)!r}.")
-    size = os.path.getsize(filepath)
-    if size > 8 * 2**30:
-        raise ModelFileError(f"{os.fspath(filepath)} is {size:,} bytes, over the limit.")
-    with open(filepath, "rb") as handle:
-        weights_io.read(model, handle.read(), os.fspath(filepath))
+    data = legacy_h5.read_bytes(filepath)
+    if legacy_h5.is_legacy(data, os.fspath(filepath)):  # Keras 2's layout (`layer_names`), or a whole legacy model file
+        legacy_h5.load_weights(model, data, os.fspath(filepath))
+    else:
+        weights_io.read(model, data, os.fspath(filepath))
