@@ -67,7 +67,7 @@ def test_truncated_file(tmp_path):
 
 def test_wrong_suffix_and_missing_file(tmp_path):
     with pytest.raises(ValueError, match="must end in '.keras'"):
-        saving.load_model(tmp_path / "m.h5")
+        saving.load_model(tmp_path / "m.zip")
     with pytest.raises(FileNotFoundError):
         saving.load_model(tmp_path / "absent.keras")
     with pytest.raises(ValueError, match="must end in '.keras'"):

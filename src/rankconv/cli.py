@@ -252,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankconv.text.cli import add_parser as add_text_parser
 
     add_text_parser(commands)
-    from rankconv.explanation import add_parser as add_explain_parser
+    from rankconv.saving.onnx_export import add_parser as add_export_parser
 
-    add_explain_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
