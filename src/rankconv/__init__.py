@@ -18,6 +18,7 @@ from rankconv import (
     saving,
     utils,
 )
+from rankconv.explanation import explain
 from rankconv.layers import Input
 from rankconv.models import Model, Sequential
 from rankconv.ops import GradientTape, grad, value_and_grad
@@ -34,6 +35,7 @@ __all__ = [
     "constraints",
     "datasets",
     "equivalence",
+    "explain",
     "grad",
     "initializers",
     "layers",

@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankconv.saving.onnx_export import add_parser as add_export_parser
 
     add_export_parser(commands)
+    from rankconv.explanation import add_parser as add_explain_parser
+
+    add_explain_parser(commands)
     return parser
 
 
