@@ -478,7 +478,7 @@ def _shapes_and_traces(graph: _Graph) -> None:
         try:
             layer.check_input_shape(argument)
             if not layer.built:
-                with allocation_limit(MAX_BUILD_ELEMENTS):
+                with allocation_limit(MAX_BUILD_ELEMENTS, "values rankconv explain builds for a layer expression"):
                     layer.build(argument)
             node.shape = tuple(layer.compute_output_shape(argument))
         except (ValueError, TypeError) as error:

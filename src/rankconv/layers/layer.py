@@ -20,14 +20,15 @@ from rankconv import objects, ops, regularizers
 from rankconv.ops.autodiff import Tracer, Variable
 
 _name_counts: collections.defaultdict[str, int] = collections.defaultdict(int)
-_allocation_budget: list[int] = []  # elements that weights may still take (while loading a file)
+_allocation_budget: list[tuple[int, str]] = []  # (elements weights may still take, where the limit comes from)
 
 
 @contextlib.contextmanager
-def allocation_limit(elements: int):
+def allocation_limit(elements: int, what: str = "the weights file holds"):
     """Refuse weights beyond `elements` in total while the block runs: a model file cannot make
-    its layers allocate more than the weights it stores (an absurd `units` fails early, clearly)."""
-    _allocation_budget.append(int(elements))
+    its layers allocate more than the weights it stores (an absurd `units` fails early, clearly).
+    `what` ends the error message: where the limit comes from."""
+    _allocation_budget.append((int(elements), what))
     try:
         yield
     finally:
@@ -168,12 +169,13 @@ class Layer:
     def add_weight(self, shape, initializer, name, trainable=True, regularizer=None, constraint=None) -> Variable:
         if _allocation_budget:
             size = int(np.prod(shape, dtype=object))
-            if size > _allocation_budget[-1]:
+            budget, what = _allocation_budget[-1]
+            if size > budget:
                 raise ValueError(
                     f"Layer '{self.name}' would create weight '{name}' of shape {tuple(shape)} ({size:,} values), more "
-                    f"than the {_allocation_budget[-1]:,} the weights file holds."
+                    f"than the {budget:,} {what}."
                 )
-            _allocation_budget[-1] -= size
+            _allocation_budget[-1] = (budget - size, what)
         value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
         variable = Variable(value, name, f"{self.name}/{name}", trainable, regularizer, constraint)
         self._variables.append(variable)
