@@ -226,7 +226,9 @@ def test_load_weights_of_model_files_and_errors(tmp_path):
     other.load_weights(tmp_path / "m.keras")
     for a, b in zip(other.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match=r"must end in '\.weights\.h5' \(or '\.keras' .*received '.*m\.h5'"):
+    with pytest.raises(ValueError, match=r"must end in '\.weights\.h5' \(or '\.keras' .*received '.*m\.npz'"):
+        other.load_weights(tmp_path / "m.npz")
+    with pytest.raises(FileNotFoundError, match="No weights file"):  # a legacy .h5 name is accepted, then looked for
         other.load_weights(tmp_path / "m.h5")
     with pytest.raises(FileNotFoundError, match="No model file"):
         other.load_weights(tmp_path / "absent.keras")

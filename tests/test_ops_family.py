@@ -13,7 +13,16 @@ from oracles import torch as _torch
 from reference import reference_conv, reference_conv_transpose
 
 torch = _torch()
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_in_float64():
+    """The oracles below build float64 tensors by default, in this module only: a process-wide
+    default would leak into later test modules that build float32 torch models."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)
 
 
 @st.composite
