@@ -1,6 +1,6 @@
 """Training callbacks with Keras 3's hooks and semantics: History, EarlyStopping, ModelCheckpoint,
-CSVLogger, ReduceLROnPlateau, LearningRateScheduler, TerminateOnNaN, and a progress bar
-(`ProgressBar`, driven by the `ProgbarLogger` callback).
+CSVLogger, ReduceLROnPlateau, LearningRateScheduler, TerminateOnNaN, BackupAndRestore, and a
+progress bar (`ProgressBar`, driven by the `ProgbarLogger` callback).
 
 The model's side of the contract: `model.stop_training` (a bool the loop checks after each epoch),
 `model.get_weights()` / `model.set_weights(list)`, `model.save(path)` and `model.save_weights(path)`
@@ -11,14 +11,22 @@ The learning-rate callbacks read and set `model.optimizer.learning_rate`.
 `CallbackList` is what the training loop talks to: like Keras's, it flattens the logs (nested
 dicts merged), converts their values to Python floats where it can and sorts them by name, so
 every callback, the progress bar and `History` see the metrics in alphabetical order.
+
+Backups (`BackupAndRestore`) hold the state of the other callbacks too: a callback whose
+`get_backup_state()` returns something (EarlyStopping's best so far, ReduceLROnPlateau's wait, …)
+gets it back through `set_backup_state(state)` when a killed `fit` resumes.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import csv
+import glob
+import json
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -35,6 +43,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "LearningRateScheduler",
     "TerminateOnNaN",
+    "BackupAndRestore",
     "ProgressBar",
     "Progbar",
     "ProgbarLogger",
@@ -80,6 +89,16 @@ class Callback:
 
     def set_model(self, model) -> None:
         self.model = model
+
+    def get_backup_state(self):
+        """What `BackupAndRestore` should keep of this callback for a resumed `fit`: None (the
+        default: nothing), or a JSON-like value (dicts with string keys, lists, numbers, strings,
+        None) that may hold NumPy arrays anywhere."""
+        return None
+
+    def set_backup_state(self, state) -> None:
+        """Take back what `get_backup_state` returned (called once every callback's
+        `on_train_begin` has run, when `fit` resumes from a backup)."""
 
     # Keras's legacy batch hooks: the train-batch hooks call them by default.
     def on_batch_begin(self, batch, logs=None):
@@ -153,6 +172,15 @@ class CallbackList(Callback):
         if self._progbar is None and add_progbar:
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
+        # Backups see each hook after the others, so that a backup holds their state at that point
+        # and a restore follows their own resets; but `on_train_end` first, so that putting back
+        # the last good state after a NaN comes before another callback's choice of weights.
+        backups = [c for c in self.callbacks if isinstance(c, BackupAndRestore)]
+        if backups:
+            others = [c for c in self.callbacks if not isinstance(c, BackupAndRestore)]
+            self.callbacks = others + backups
+            for backup in backups:
+                backup._siblings = others
         self._open_blocks = 0
         self.set_model(model)
         self.set_params(params)
@@ -223,7 +251,10 @@ class CallbackList(Callback):
         self._dispatch("on_train_begin", logs=logs)
 
     def on_train_end(self, logs=None):
-        self._dispatch("on_train_end", logs=logs)
+        logs = pythonify_logs(logs)
+        first = [c for c in self.callbacks if isinstance(c, BackupAndRestore)]
+        for callback in first + [c for c in self.callbacks if not isinstance(c, BackupAndRestore)]:
+            callback.on_train_end(logs)
         self._end()
 
     def on_test_begin(self, logs=None):
@@ -411,6 +442,14 @@ class EarlyStopping(MonitorCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
+    def get_backup_state(self):
+        keys = ("wait", "stopped_epoch", "best", "best_epoch", "best_weights")
+        return {key: getattr(self, key) for key in keys}
+
+    def set_backup_state(self, state) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
             _print(f"Epoch {self.stopped_epoch + 1}: early stopping")
@@ -486,6 +525,18 @@ class ModelCheckpoint(MonitorCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
+
+    def get_backup_state(self):
+        return {
+            "best": self.best,
+            "batches_seen": self._batches_seen_since_last_saving,
+            "last_batch_seen": self._last_batch_seen,
+        }
+
+    def set_backup_state(self, state) -> None:
+        self.best = state["best"]
+        self._batches_seen_since_last_saving = state["batches_seen"]
+        self._last_batch_seen = state["last_batch_seen"]
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
@@ -646,6 +697,12 @@ class ReduceLROnPlateau(MonitorCallback):
     def on_train_begin(self, logs=None):
         self._reset()
 
+    def get_backup_state(self):
+        return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def set_backup_state(self, state) -> None:
+        self.best, self.wait, self.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
+
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()  # only now: the model's metrics exist once it has run
@@ -705,9 +762,23 @@ class LearningRateScheduler(Callback):
             )
         self.schedule = schedule
         self.verbose = verbose
+        self._epoch_start = None  # (epoch, the rate before this epoch's schedule call)
+        self._replay = None
+
+    def get_backup_state(self):
+        return None if self._epoch_start is None else list(self._epoch_start)
+
+    def set_backup_state(self, state) -> None:
+        # a fit resumed inside an epoch calls on_epoch_begin for it again: start from the rate it
+        # started from then, so that a schedule of the current rate is not applied twice
+        self._epoch_start = self._replay = (int(state[0]), float(state[1]))
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = _optimizer_of(self.model, "LearningRateScheduler")
+        replay, self._replay = self._replay, None
+        if replay is not None and replay[0] == epoch:
+            optimizer.learning_rate = replay[1]
+        self._epoch_start = (epoch, float(optimizer.learning_rate))
         try:
             learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
         except TypeError:  # a schedule of the epoch alone (Keras's older signature)
@@ -748,6 +819,436 @@ class TerminateOnNaN(Callback):
             )
         _print(f"Batch {batch}: Invalid loss, terminating training")
         self.model.stop_training = True
+
+
+# ----------------------------------------------------------------------------- backups
+
+
+@contextlib.contextmanager
+def atomic_durable_write(path):
+    """Yield a temporary path beside `path`; when the block succeeds, the file is flushed to disk
+    (fsync), renamed over `path`, and the rename itself made durable (fsync of the folder).
+
+    A process killed at any point leaves either the previous file or the new one at `path`, never
+    a mix (at worst a stray `.rankconv-*.partial` file beside it)."""
+    from rankconv.saving.archive import atomic_write
+
+    with atomic_write(path) as temporary:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_folder(folder) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without folder descriptors (Windows): the rename is what we have
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _encode(value, arrays: list, where: str):
+    """A JSON value for `value`, its NumPy arrays appended to `arrays` and replaced by references."""
+    if isinstance(value, np.ndarray):
+        arrays.append(value)
+        return {"__array__": len(arrays) - 1}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"{where}: a backup state's dict keys must be strings; received {list(value)!r}.")
+        return {key: _encode(item, arrays, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, arrays, f"{where}[{i}]") for i, item in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"{where}: a backup state may hold dicts, lists, numbers, strings, None and NumPy arrays; "
+        f"received {type(value).__name__}."
+    )
+
+
+def _decode(value, arrays: list):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {key: _decode(item, arrays) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item, arrays) for item in value]
+    return value
+
+
+def _generators(model) -> list:
+    """(name, np.random.Generator) of every layer that draws from its own generator (a Dropout
+    given a seed, a random preprocessing layer), nested models included, in a stable order."""
+    found = []
+
+    def visit(layer, prefix):
+        for attribute, value in sorted(vars(layer).items()):
+            if isinstance(value, np.random.Generator):
+                found.append((f"{prefix}{layer.name}.{attribute}", value))
+        for inner in getattr(layer, "layers", None) or ():
+            visit(inner, f"{prefix}{layer.name}/")
+
+    for layer in model.layers:
+        visit(layer, "")
+    return found
+
+
+def _set_generator_state(generator, state, name: str) -> None:
+    kind = type(generator.bit_generator).__name__
+    if not isinstance(state, dict) or state.get("bit_generator") != kind:
+        received = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"The backup's state of random generator {name} is for {received}; the generator is a {kind}.")
+    generator.bit_generator.state = state
+
+
+def _finite_loss(logs) -> bool:
+    loss = (logs or {}).get("loss")
+    return loss is None or bool(np.isfinite(loss))
+
+
+def _finite_weights(model) -> bool:
+    return all(np.isfinite(v.value).all() for v in model.weights if v.value.dtype.kind == "f")
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state so that a `fit` killed half-way resumes where it was.
+
+    Keras 3's callback and arguments: at the end of every epoch (`save_freq="epoch"`) or every
+    `save_freq` batches, the state is written to `backup_dir`; when the same `fit` runs again (same
+    model, data, batch size and callbacks, seeded), `on_train_begin` puts it back and training
+    continues from there; at the end of training the backup is deleted (`delete_checkpoint`).
+    With `double_checkpoint`, the previous backup is kept beside the latest one
+    (`latest.weights.h5.bkp`) and used if the latest cannot be read.
+
+    What rankconv adds to Keras's semantics:
+    - the backup holds everything the remaining updates depend on: weights, optimizer state (with
+      lazily decayed rows as they are), the random generators (the global one and the layers'
+      own), the epoch, and inside an epoch the batch reached, the epoch's sample order and the
+      running loss and metrics, and the state of the other callbacks (`get_backup_state`) — so a
+      resumed run ends with exactly the weights of a run never interrupted. Keras restarts an
+      interrupted epoch from its first batch; rankconv continues at the batch after the backup;
+    - it is one file, `backup_dir/latest.weights.h5` (a Keras weights file, the model's weights
+      and optimizer state where Keras puts them, plus a `rankconv_backup` group), written to a
+      temporary file, flushed to disk and renamed: a kill at any moment leaves the previous
+      backup or the new one, both usable;
+    - no backup is written of a state whose loss or weights are NaN or infinite; if training ends
+      with such a loss or weights (`TerminateOnNaN` stopped it), the last good state is put back
+      (the last backup: with `save_freq="epoch"`, the end of the last good epoch; the state at
+      the start of `fit` if there is none yet);
+    - `delete_checkpoint` removes the files this callback writes, then `backup_dir` if it is
+      empty (Keras removes the whole folder).
+
+    The model must be built before `fit` (as in Keras). A callback of your own that draws from the
+    global random generator in `on_epoch_begin` makes a resume in the middle of an epoch differ.
+    """
+
+    FILE = "latest.weights.h5"
+    GROUP = "rankconv_backup"
+    FORMAT = "rankconv.callbacks.BackupAndRestore"
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError(
+                f"BackupAndRestore: `backup_dir` must be a folder path; received backup_dir={backup_dir!r}."
+            )
+        try:
+            self.backup_dir = os.fspath(backup_dir)
+        except TypeError:
+            raise TypeError(
+                f"BackupAndRestore: `backup_dir` must be a path; received backup_dir={backup_dir!r}."
+            ) from None
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(
+                f"BackupAndRestore: `save_freq` must be 'epoch' or a positive number of batches; "
+                f"received save_freq={save_freq!r}."
+            )
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._weights_path = os.path.join(self.backup_dir, self.FILE)
+        self._previous_path = f"{self._weights_path}.bkp"
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._siblings: list = []  # the other callbacks of the fit (set by CallbackList)
+        self._start_state = None  # weights and optimizer state at the start of fit, while no backup exists
+        self._warned_non_finite = False
+
+    # -- restoring ------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._warned_non_finite = False
+        if not getattr(self.model, "built", True):
+            raise ValueError(
+                "BackupAndRestore: the model must be built before `fit` (as in Keras): give it an `Input`, or call "
+                f"it on a batch of data first. Model '{self.model.name}' is not built."
+            )
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_weights)  # its state has somewhere to go
+        for stale in glob.glob(os.path.join(glob.escape(self.backup_dir), ".rankconv-*.partial")):
+            with contextlib.suppress(OSError):
+                os.remove(stale)  # a write a kill interrupted
+        path = self._readable_backup()
+        if path is None:
+            self._start_state = (self.model.get_weights(), optimizer.state_values())
+            return
+        self._start_state = None
+        self._restore(path)
+
+    def _readable_backup(self):
+        """The backup file to resume from, or None: the latest; with `double_checkpoint`, if the
+        latest cannot be read, the previous one (copied over the latest first, as Keras does, so
+        that the next backup does not keep the damaged file as the previous one)."""
+        from rankconv.saving.archive import ModelFileError
+
+        if not os.path.exists(self._weights_path):
+            return None
+        if self.double_checkpoint and os.path.exists(self._previous_path):
+            try:
+                self._read_state(self._weights_path)
+            except (OSError, ModelFileError) as error:
+                warnings.warn(f"BackupAndRestore: {error} Resuming from the previous backup.", stacklevel=3)
+                with atomic_durable_write(self._weights_path) as temporary:
+                    shutil.copyfile(self._previous_path, temporary)
+        return self._weights_path
+
+    def _read_state(self, path):
+        """The backup's training state (JSON with arrays put back), checked before anything is set."""
+        import h5py
+
+        from rankconv.saving.archive import MAX_CONFIG_BYTES, ModelFileError, parse_json
+
+        try:
+            f = h5py.File(path, "r")
+        except OSError as error:
+            raise ModelFileError(f"{path} is not a readable backup ({error}).") from None
+        with f:
+            group = f.get(self.GROUP)
+            if not isinstance(group, h5py.Group) or not isinstance(group.get("state"), h5py.Dataset):
+                raise ModelFileError(f"{path} has no '{self.GROUP}/state': it is not a rankconv training backup.")
+            arrays_group = group.get("arrays")
+            if arrays_group is not None and not isinstance(arrays_group, h5py.Group):
+                raise ModelFileError(f"{path}:{self.GROUP}/arrays must be a group.")
+            text = group["state"]
+            if text.dtype != np.uint8 or text.ndim != 1 or text.shape[0] > MAX_CONFIG_BYTES:
+                raise ModelFileError(
+                    f"{path}:{self.GROUP}/state must be UTF-8 JSON bytes (at most {MAX_CONFIG_BYTES})."
+                )
+            state = parse_json(text[()].tobytes(), f"{path}:{self.GROUP}/state")
+            if not isinstance(state, dict) or state.get("format") != self.FORMAT or state.get("version") != 1:
+                raise ModelFileError(f"{path}:{self.GROUP}/state is not a version-1 {self.FORMAT} state.")
+            count = int(state.get("arrays", 0))
+            arrays = []
+            for i in range(count):
+                link = arrays_group.get(str(i), getlink=True) if arrays_group is not None else None
+                if not isinstance(link, h5py.HardLink):
+                    raise ModelFileError(f"{path}:{self.GROUP}/arrays/{i} is missing or not a plain dataset.")
+                dataset = arrays_group[str(i)]
+                if not isinstance(dataset, h5py.Dataset) or dataset.is_virtual or dataset.external:
+                    raise ModelFileError(f"{path}:{self.GROUP}/arrays/{i} must be a dataset stored in the file.")
+                if dataset.dtype.kind not in "biuf":
+                    raise ModelFileError(
+                        f"{path}:{self.GROUP}/arrays/{i} holds {dataset.dtype} data; expected numbers."
+                    )
+                arrays.append(dataset[()])
+        return _decode(state, arrays)
+
+    def _restore(self, path) -> None:
+        from rankconv import utils
+        from rankconv.models.training import ResumePoint
+        from rankconv.saving import weights as weights_io
+
+        state = self._read_state(path)
+        generators = dict(_generators(self.model))
+        saved_generators = state["rng"]["layers"]
+        if set(saved_generators) != set(generators):
+            raise ValueError(
+                f"The backup in {self.backup_dir} was taken of a model whose layers draw from the random generators "
+                f"{sorted(saved_generators)}; this model's are {sorted(generators)}. Resume the same model, or "
+                "remove the backup."
+            )
+        progress, current = state["progress"], self.model._fit_progress
+        if (progress["samples"], progress["batch_size"]) != (current.samples, current.batch_size):
+            raise ValueError(
+                f"The backup in {self.backup_dir} was taken in a fit over {progress['samples']} samples in batches of "
+                f"{progress['batch_size']}; this fit has {current.samples} samples in batches of {current.batch_size}. "
+                "Resume with the same data and batch size, or remove the backup."
+            )
+        optimizer = self.model.optimizer
+        if state["optimizer_variables"] != len(optimizer.variables):
+            raise ValueError(
+                f"The backup in {self.backup_dir} holds the state of an optimizer with {state['optimizer_variables']} "
+                f"variables; this fit's {type(optimizer).__name__} has {len(optimizer.variables)}. Resume with the "
+                "same model and optimizer settings, or remove the backup."
+            )
+        weights_io.read(self.model, path, path)  # weights and optimizer state, every shape checked first
+        optimizer.restore_lazy_rows_state(state["optimizer_rows"])
+        _set_generator_state(utils.random_generator(), state["rng"]["global"], "the global generator")
+        for name, generator in generators.items():
+            _set_generator_state(generator, saved_generators[name], name)
+        self._last_batch_seen = progress["batch"]
+        self.model._resume_point = ResumePoint(
+            epoch=progress["epoch"],
+            step=progress["step"],
+            order=progress["order"],
+            loss_state=progress["loss_state"],
+            metric_shapes=None if progress["metric_shapes"] is None else tuple(map(tuple, progress["metric_shapes"])),
+            metric_states=progress["metric_states"],
+            restore=lambda: self._restore_callbacks(state["callbacks"]),
+        )
+
+    def _restore_callbacks(self, saved: list) -> None:
+        by_position = {entry["position"]: entry for entry in saved}
+        for position, callback in enumerate(self._siblings):
+            entry = by_position.get(position)
+            if entry is None:
+                continue
+            if entry["class"] != type(callback).__name__:
+                warnings.warn(
+                    f"BackupAndRestore: the backup holds the state of a {entry['class']} callback at position "
+                    f"{position}, where this fit has a {type(callback).__name__}; its state is not restored.",
+                    stacklevel=2,
+                )
+                continue
+            callback.set_backup_state(entry["state"])
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save(epoch + 1, 0, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            progress = self.model._fit_progress
+            self._save(progress.epoch, progress.step, logs)
+
+    def _should_save_on_batch(self, batch) -> bool:
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch (batches count from 0)
+            added = batch + 1
+        else:
+            added = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += added
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _save(self, epoch: int, step: int, logs) -> None:
+        """Back up the state from which training continues at batch `step` of `epoch`."""
+        if not (_finite_loss(logs) and _finite_weights(self.model)):
+            if not self._warned_non_finite:
+                _print("BackupAndRestore: the loss or the weights are NaN or infinite; no backup is written of them.")
+                self._warned_non_finite = True
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            with atomic_durable_write(self._previous_path) as temporary:
+                shutil.copyfile(self._weights_path, temporary)
+        arrays: list = []
+        state = _encode(self._state(epoch, step), arrays, "state")
+        state.update(format=self.FORMAT, version=1, arrays=len(arrays))
+        text = json.dumps(state).encode("utf-8")
+        with atomic_durable_write(self._weights_path) as temporary:
+            self._write(temporary, text, arrays)
+        self._start_state = None  # the backup is now the last good state
+
+    def _state(self, epoch: int, step: int) -> dict:
+        from rankconv import utils
+
+        model, progress = self.model, self.model._fit_progress
+        inside = step > 0
+        metrics = model._metrics if inside else None
+        callbacks = []
+        for position, callback in enumerate(self._siblings):
+            own = callback.get_backup_state()
+            if own is not None:
+                callbacks.append({"position": position, "class": type(callback).__name__, "state": own})
+        return {
+            "progress": {
+                "epoch": epoch,
+                "step": step,
+                "batch": self._last_batch_seen,
+                "samples": progress.samples,
+                "batch_size": progress.batch_size,
+                "order": progress.order if inside else None,
+                "loss_state": list(progress.loss_tracker.variables) if inside else None,
+                "metric_shapes": model._metric_shapes if metrics else None,
+                "metric_states": [list(m.variables) for m in metrics] if metrics else None,
+            },
+            "rng": {
+                "global": utils.random_generator().bit_generator.state,
+                "layers": {name: generator.bit_generator.state for name, generator in _generators(model)},
+            },
+            "optimizer_rows": model.optimizer.lazy_rows_state(),
+            "optimizer_variables": len(model.optimizer._state_variables()),  # (`variables` would settle rows)
+            "callbacks": callbacks,
+        }
+
+    def _write(self, path, text: bytes, arrays: list) -> None:
+        import h5py
+
+        from rankconv.saving import weights as weights_io
+
+        with h5py.File(path, "w") as f:
+            weights_io.write_groups(f, self.model)
+            group = f.create_group(self.GROUP)
+            group.create_dataset("state", data=np.frombuffer(text, dtype=np.uint8))
+            stored = group.create_group("arrays")
+            for i, array in enumerate(arrays):
+                stored.create_dataset(str(i), data=np.asarray(array))
+
+    # -- the end --------------------------------------------------------------------------------
+
+    def on_train_end(self, logs=None):
+        if not (_finite_loss(logs) and _finite_weights(self.model)):
+            self._put_back_last_good_state()
+        if self.delete_checkpoint:
+            self.remove(self.backup_dir)
+        self._start_state = None
+
+    @classmethod
+    def remove(cls, backup_dir) -> None:
+        """Delete the backup files in `backup_dir` (and any interrupted write), then the folder if
+        nothing else is in it."""
+        backup_dir = os.fspath(backup_dir)
+        weights = os.path.join(backup_dir, cls.FILE)
+        stale = glob.glob(os.path.join(glob.escape(backup_dir), ".rankconv-*.partial"))
+        for path in (weights, f"{weights}.bkp", *stale):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(backup_dir)  # only if empty
+
+    def _put_back_last_good_state(self) -> None:
+        from rankconv.saving import weights as weights_io
+
+        if os.path.exists(self._weights_path):
+            weights_io.read(self.model, self._weights_path, self._weights_path)
+            _print("BackupAndRestore: the loss or the weights are NaN or infinite; the last backup is put back.")
+        elif self._start_state is not None:
+            weights, optimizer_state = self._start_state
+            self.model.set_weights(weights)
+            self.model.optimizer.set_weights(optimizer_state)
+            _print(
+                "BackupAndRestore: the loss or the weights are NaN or infinite; the weights from the start of "
+                "training are put back (no backup was taken yet)."
+            )
 
 
 class CSVLogger(Callback):

@@ -319,6 +319,10 @@ class Optimizer(objects.Configurable):
     def variables(self) -> list[Variable]:
         """The whole optimizer state, in Keras's order (see the module docstring)."""
         self._settle_rows()
+        return self._state_variables()
+
+    def _state_variables(self) -> list[Variable]:
+        """`variables` without bringing lazily decayed rows up to date (see `state_values`)."""
         state = [self._iterations]
         if isinstance(self._learning_rate, Variable):
             state.append(self._learning_rate)
@@ -356,10 +360,72 @@ class Optimizer(objects.Configurable):
         for variable, value in zip(state, arrays):
             variable.assign(value)
 
+    def state_values(self) -> list[np.ndarray]:
+        """Copies of the state in the order of `variables`, as Keras would hold it.
+
+        Unlike `variables`, this leaves the live state alone: slots that row-sparse updates decay
+        lazily are brought up to date in the copies only, so saving in the middle of training (a
+        checkpoint, a backup) changes no later update, not even in the last bit."""
+        decay = self._row_decay() or {}
+        pending = {}  # (tracked index, slot) -> the factor that brings the slot up to date
+        for index, clock in self._row_clock.items():
+            for name, factor in decay.items():
+                pending[(index, name)] = (factor, self._row_updates[index] - clock)
+        values = [self._iterations.value.copy()]
+        if isinstance(self._learning_rate, Variable):
+            values.append(self._learning_rate.value.copy())
+        for group in self._all_slot_groups():
+            for index, slots in enumerate(self._slots):
+                for name, _ in group:
+                    value = slots[name].value
+                    lazy = pending.get((index, name))
+                    # the same product `_settle_rows` makes in place, so the numbers are identical
+                    values.append(value * _powers(lazy[0], lazy[1], value) if lazy else value.copy())
+        return values
+
     def save_own_variables(self, store) -> None:
         """Write the state into `store` under keys "0", "1", ... (Keras's `optimizer/vars` layout)."""
-        for i, variable in enumerate(self.variables):
-            store[str(i)] = variable.value.copy()
+        for i, value in enumerate(self.state_values()):
+            store[str(i)] = value
+
+    def lazy_rows_state(self) -> list[dict]:
+        """The bookkeeping of lazily decayed rows (see `_update_rows`), with the raw slots it
+        applies to: what a training backup needs besides `state_values` to continue bit for bit.
+        One dict per tracked variable that has any: its position, its update count, its rows'
+        clocks and its decayed slots as they are."""
+        decay = self._row_decay() or {}
+        return [
+            {
+                "index": index,
+                "updates": self._row_updates[index],
+                "clock": clock.copy(),
+                "slots": {name: self._slots[index][name].value.copy() for name in decay},
+            }
+            for index, clock in sorted(self._row_clock.items())
+        ]
+
+    def restore_lazy_rows_state(self, state: list[dict]) -> None:
+        """Put back `lazy_rows_state` (after `set_weights` of the matching `state_values`)."""
+        decay = self._row_decay() or {}
+        for entry in state:
+            index = entry["index"]
+            if not 0 <= index < len(self._slots) or set(entry["slots"]) != set(decay):
+                raise ValueError(
+                    f"Optimizer '{self.name}': the saved row state names tracked variable {index} with slots "
+                    f"{sorted(entry['slots'])}; this optimizer tracks {len(self._slots)} variables with lazily "
+                    f"decayed slots {sorted(decay)}."
+                )
+            rows = self._tracked[index].shape[0]
+            clock = np.asarray(entry["clock"], dtype=np.int64)
+            if clock.shape != (rows,):
+                raise ValueError(
+                    f"Optimizer '{self.name}': the saved row clock of `{self._tracked[index].path}` has shape "
+                    f"{clock.shape}; expected ({rows},)."
+                )
+            for name, value in entry["slots"].items():
+                self._slots[index][name].assign(value)
+            self._row_clock[index] = clock.copy()
+            self._row_updates[index] = int(entry["updates"])
 
     def load_own_variables(self, store) -> None:
         """Read the state written by `save_own_variables`; like Keras, skip (with a warning) on a count mismatch."""

@@ -3,17 +3,70 @@
 One training step: watch the trainable weights on a tape, run the model with `training=True`,
 add the layers' regularization penalties to the loss, take the gradients, let the optimizer
 update the weights in place (it then applies their constraints).
+
+Threads: one model may serve `predict`, `evaluate` and calls from several threads at once, but
+training and inference on the same model at once are refused with a RuntimeError (the optimizer
+updates the weights in place, so a concurrent prediction would read half-updated weights). While
+`fit` or `train_on_batch` runs, no other thread may start `predict`/`evaluate` on the model, nor
+compute with its weights at all (`autodiff.training_claim`); `fit` does not start while another
+thread is inside `predict`/`evaluate`. Inference from the training thread itself (validation, a
+callback's `predict`) is fine.
+
+Resuming: `fit` keeps its progress in `model._fit_progress` (epoch, next step, the epoch's sample
+order, the running loss tracker) for `callbacks.BackupAndRestore`, which may leave a
+`_resume_point` at `on_train_begin` for `fit` to continue from (the epoch and step reached, with
+the order and the running metrics of that epoch).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
+import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 from rankconv import losses as losses_module
 from rankconv import ops, utils
-from rankconv.ops.autodiff import GradientTape
+from rankconv.ops.autodiff import GradientTape, training_claim
+
+# Guards every model's record of the threads training it and running inference on it.
+_usage_lock = threading.Lock()
+
+
+@dataclass
+class FitProgress:
+    """Where a running `fit` is: what `callbacks.BackupAndRestore` saves.
+
+    `epoch` is the epoch running (0-based) and `step` the next batch to train in it (`steps`
+    once its batches are done); `order` the epoch's order of the samples; `loss_tracker` the
+    running mean of the loss over the epoch's batches so far."""
+
+    epoch: int
+    step: int
+    steps: int
+    samples: int
+    batch_size: int
+    order: np.ndarray | None
+    loss_tracker: object
+
+
+@dataclass
+class ResumePoint:
+    """Where a `fit` continues (left by `BackupAndRestore.on_train_begin`): at batch `step` of
+    `epoch` — `step` 0 starts the epoch afresh; otherwise `order` is the epoch's sample order
+    and `loss_state` / `metric_states` the running means of its batches so far. `restore` (if
+    given) runs once every callback's `on_train_begin` has (so their own resets come first)."""
+
+    epoch: int
+    step: int = 0
+    order: np.ndarray | None = None
+    loss_state: list | None = None
+    metric_shapes: tuple | None = None
+    metric_states: list | None = None
+    restore: object = None
 
 
 def _as_list(data):
@@ -57,7 +110,10 @@ class Trainer:
         self.history = None
         self._metric_specs = []
         self._metrics = None
+        self._metric_shapes = None
         self._compile_config = None
+        self._fit_progress = None
+        self._resume_point = None
 
     # -- compile ----------------------------------------------------------------------------
 
@@ -97,12 +153,16 @@ class Trainer:
             raise ValueError(f"You must call `compile(optimizer, loss)` before `{method}`.")
 
     def _build_metrics(self, y_true, y_pred):
-        from rankconv import metrics as metrics_module
-
         if self._metrics is not None:
             return
-        built = [metrics_module.get_metric(spec, np.shape(y_true), np.shape(y_pred)) for spec in self._metric_specs]
-        self._metrics = built
+        self._build_metrics_from_shapes(np.shape(y_true), np.shape(y_pred))
+
+    def _build_metrics_from_shapes(self, true_shape, pred_shape):
+        from rankconv import metrics as metrics_module
+
+        # the shapes choose the metrics (sparse or categorical accuracy...): kept for a resumed fit
+        self._metric_shapes = (tuple(true_shape), tuple(pred_shape))
+        self._metrics = [metrics_module.get_metric(spec, true_shape, pred_shape) for spec in self._metric_specs]
 
     def get_compile_config(self):
         if not self.compiled:
@@ -120,6 +180,70 @@ class Trainer:
             "steps_per_execution": 1,
             "jit_compile": False,
         }
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def _usage(self):
+        """(thread training the model or None, Counter of threads inside inference calls)."""
+        if not hasattr(self, "_inference_threads"):
+            self._training_thread, self._inference_threads = None, collections.Counter()
+        return self._training_thread, self._inference_threads
+
+    @contextlib.contextmanager
+    def _inference_scope(self, method: str):
+        """Run an inference call (`predict`, `evaluate`, ...): refused while another thread trains
+        the model; several threads may be inside at once."""
+        me = threading.get_ident()
+        with _usage_lock:
+            trainer, inside = self._usage()
+            if trainer is not None and trainer != me:
+                raise RuntimeError(
+                    f"`{method}` was called on model '{self.name}' while another thread is training it (`fit` or "
+                    "`train_on_batch`). rankconv refuses training and inference on the same model at once: the "
+                    "optimizer updates the weights in place, so the results would mix weights of different steps. "
+                    "Wait for training to finish, or predict with a separate copy of the model (e.g. "
+                    "`rankconv.saving.load_model` of a saved file)."
+                )
+            inside[me] += 1
+        try:
+            yield
+        finally:
+            with _usage_lock:
+                inside[me] -= 1
+                if not inside[me]:
+                    del inside[me]
+
+    @contextlib.contextmanager
+    def _training_scope(self, method: str):
+        """Run a training call (`fit`, `train_on_batch`): refused while another thread trains the
+        model or runs inference on it; while inside, other threads cannot compute with its weights."""
+        me = threading.get_ident()
+        with _usage_lock:
+            trainer, inside = self._usage()
+            if trainer is not None and trainer != me:
+                raise RuntimeError(
+                    f"`{method}` was called on model '{self.name}' while another thread is training it; a model "
+                    "can be trained by one thread at a time."
+                )
+            others = sum(count for thread, count in inside.items() if thread != me)
+            if others:
+                raise RuntimeError(
+                    f"`{method}` was called on model '{self.name}' while {others} inference call(s) (`predict`, "
+                    "`evaluate`) run on it in other threads. rankconv refuses training and inference on the same "
+                    "model at once: the optimizer updates the weights in place. Wait for them to finish."
+                )
+            nested = trainer == me
+            self._training_thread = me
+        try:
+            if nested:
+                yield
+            else:
+                with training_claim(self.weights):
+                    yield
+        finally:
+            if not nested:
+                with _usage_lock:
+                    self._training_thread = None
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -158,9 +282,9 @@ class Trainer:
             # as Keras: `metrics` are unweighted (only `weighted_metrics`, not supported yet, use sample_weight)
             metric.update_state(y, y_pred)
 
-    def _logs(self, loss_tracker, prefix=""):
+    def _logs(self, loss_tracker, prefix="", metrics=None):
         logs = {f"{prefix}loss": loss_tracker.result()}
-        for metric in self._metrics or []:
+        for metric in (self._metrics or []) if metrics is None else metrics:
             logs[f"{prefix}{metric.name}"] = metric.result()
         return logs
 
@@ -295,44 +419,85 @@ class Trainer:
             epochs=epochs,
             steps=steps,
         )
-        self.stop_training = False
-        loss_tracker = metrics_module.Mean(name="loss")
-        callback_list.on_train_begin()
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self._reset_metrics()
-            loss_tracker.reset_state()
-            callback_list.on_epoch_begin(epoch)
-            order = utils.random_generator().permutation(n) if shuffle else np.arange(n)
-            for step in range(steps):
-                index = order[step * batch_size : (step + 1) * batch_size]
-                callback_list.on_train_batch_begin(step)
-                bx, by = _take(x, index), y[index]
-                bw = None if sample_weight is None else sample_weight[index]
-                loss, y_pred = self._train_step(bx, by, bw)
-                self._update_metrics(loss_tracker, loss, len(index), by, y_pred, bw)
-                logs = self._logs(loss_tracker)
-                callback_list.on_train_batch_end(step, logs)
-                if self.stop_training:
-                    break
-            epoch_logs = dict(logs)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self.evaluate(
-                    val_x,
-                    val_y,
-                    batch_size=validation_batch_size or batch_size,
-                    verbose=0,
-                    sample_weight=val_w,
-                    return_dict=True,
-                    _internal=True,
-                )
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callback_list.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        self.optimizer.finalize_variable_values(self.trainable_weights)
-        callback_list.on_train_end(epoch_logs if epochs > initial_epoch else {})
-        return self.history
+        validation = None if validation_data is None else (val_x, val_y, val_w)
+        with self._training_scope("fit"):
+            self.stop_training = False
+            loss_tracker = metrics_module.Mean(name="loss")
+            self._fit_progress = FitProgress(initial_epoch, 0, steps, n, batch_size, None, loss_tracker)
+            self._resume_point = None
+            try:
+                callback_list.on_train_begin()
+                resume, self._resume_point = self._resume_point, None
+                if resume is not None and resume.restore is not None:
+                    resume.restore()  # callbacks' state, after their own on_train_begin resets
+                start_epoch = initial_epoch if resume is None else max(initial_epoch, resume.epoch)
+                logs, epoch_logs = {}, {}
+                for epoch in range(start_epoch, epochs):
+                    self._reset_metrics()
+                    loss_tracker.reset_state()
+                    callback_list.on_epoch_begin(epoch)
+                    first_step = 0
+                    if resume is not None and epoch == resume.epoch and resume.step > 0:
+                        # the rest of an epoch a backup was taken in: its order, its running means
+                        order, first_step = self._resume_epoch(resume, loss_tracker, n, steps)
+                        logs = self._logs(loss_tracker)
+                    else:
+                        order = utils.random_generator().permutation(n) if shuffle else np.arange(n)
+                    progress = self._fit_progress
+                    progress.epoch, progress.step, progress.order = epoch, first_step, order
+                    for step in range(first_step, steps):
+                        index = order[step * batch_size : (step + 1) * batch_size]
+                        callback_list.on_train_batch_begin(step)
+                        bx, by = _take(x, index), y[index]
+                        bw = None if sample_weight is None else sample_weight[index]
+                        loss, y_pred = self._train_step(bx, by, bw)
+                        self._update_metrics(loss_tracker, loss, len(index), by, y_pred, bw)
+                        logs = self._logs(loss_tracker)
+                        progress.step = step + 1
+                        callback_list.on_train_batch_end(step, logs)
+                        if self.stop_training:
+                            break
+                    progress.step = steps
+                    epoch_logs = dict(logs)
+                    if validation is not None and (epoch + 1) % validation_freq == 0:
+                        val_x, val_y, val_w = validation
+                        val_logs = self.evaluate(
+                            val_x,
+                            val_y,
+                            batch_size=validation_batch_size or batch_size,
+                            verbose=0,
+                            sample_weight=val_w,
+                            return_dict=True,
+                            _internal=True,
+                        )
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    callback_list.on_epoch_end(epoch, epoch_logs)
+                    if self.stop_training:
+                        break
+                self.optimizer.finalize_variable_values(self.trainable_weights)
+                callback_list.on_train_end(epoch_logs)
+            finally:
+                self._fit_progress = None
+            return self.history
+
+    def _resume_epoch(self, resume: ResumePoint, loss_tracker, n: int, steps: int):
+        """The order and first step of a resumed epoch, its running loss and metrics put back."""
+        order = np.asarray(resume.order)
+        if order.shape != (n,) or not 0 < resume.step <= steps:
+            raise ValueError(
+                f"The backup to resume from was taken in a fit over {order.size} samples at batch {resume.step}; "
+                f"this fit has {n} samples in {steps} batches. Resume with the same data and batch size, or "
+                "remove the backup."
+            )
+        for target, value in zip(loss_tracker.variables, resume.loss_state or ()):
+            target[...] = value
+        if resume.metric_states:
+            if self._metrics is None and resume.metric_shapes is not None:
+                self._build_metrics_from_shapes(*resume.metric_shapes)
+            for metric, state in zip(self._metrics or (), resume.metric_states):
+                for target, value in zip(metric.variables, state):
+                    target[...] = value
+        return order, resume.step
 
     # -- evaluate / predict -----------------------------------------------------------------
 
@@ -360,34 +525,43 @@ class Trainer:
             raise ValueError("`evaluate` received no samples.")
         n_steps = math.ceil(n / batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        callback_list = None
-        if not _internal:
-            callback_list = callbacks_module.CallbackList(
-                callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=n_steps
-            )
-            callback_list.on_test_begin()
-        saved = self._metrics
-        if _internal and saved is not None:
-            # validation during fit keeps its own metric states, as Keras's separate trackers do
-            self._metrics = [type(m).from_config(m.get_config()) for m in saved]
-        self._reset_metrics()
-        loss_tracker = metrics_module.Mean(name="loss")
-        logs = {}
-        for step in range(n_steps):
-            index = slice(step * batch_size, (step + 1) * batch_size)
-            bx, by = _take(x, index), y[index]
-            bw = None if sample_weight is None else sample_weight[index]
+        with self._inference_scope("evaluate"):
+            callback_list = None
+            if not _internal:
+                callback_list = callbacks_module.CallbackList(
+                    callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=n_steps
+                )
+                callback_list.on_test_begin()
+            # The evaluation's own metric objects: several threads may evaluate the model at once,
+            # and validation during fit keeps its states apart from the training metrics' (as
+            # Keras's separate trackers do).
+            metrics = None
+            loss_tracker = metrics_module.Mean(name="loss")
+            logs = {}
+            for step in range(n_steps):
+                index = slice(step * batch_size, (step + 1) * batch_size)
+                bx, by = _take(x, index), y[index]
+                bw = None if sample_weight is None else sample_weight[index]
+                if callback_list:
+                    callback_list.on_test_batch_begin(step)
+                loss, y_pred = self._test_step(bx, by, bw)
+                if metrics is None:
+                    self._build_metrics(by, y_pred)
+                    metrics = [type(m).from_config(m.get_config()) for m in self._metrics]
+                loss_tracker.update_state(loss, sample_weight=len(by))
+                for metric in metrics:
+                    metric.update_state(by, y_pred)  # unweighted, as in `_update_metrics`
+                logs = self._logs(loss_tracker, metrics=metrics)
+                if callback_list:
+                    callback_list.on_test_batch_end(step, logs)
             if callback_list:
-                callback_list.on_test_batch_begin(step)
-            loss, y_pred = self._test_step(bx, by, bw)
-            self._update_metrics(loss_tracker, loss, len(by), by, y_pred, bw)
-            logs = self._logs(loss_tracker)
-            if callback_list:
-                callback_list.on_test_batch_end(step, logs)
-        if callback_list:
-            callback_list.on_test_end(logs)
-        if _internal:
-            self._metrics = saved
+                callback_list.on_test_end(logs)
+            if not _internal and metrics:
+                # as in Keras, the model's metrics hold the evaluation's results afterwards
+                with _usage_lock:
+                    for metric, own in zip(self._metrics, metrics):
+                        for target, value in zip(metric.variables, own.variables):
+                            target[...] = value
         if return_dict:
             return logs
         values = list(logs.values())
@@ -400,12 +574,13 @@ class Trainer:
         batch_size = self._check_batch_size(batch_size)
         x, _, _, n = self._prepare(x, None, None)
         result = None
-        for start in range(0, n, batch_size):
-            batch = self(_unwrap(_take(x, slice(start, start + batch_size))), training=False)
-            batch = np.asarray(ops.convert_to_numpy(batch))
-            if result is None:
-                result = np.empty((n, *batch.shape[1:]), dtype=batch.dtype)
-            result[start : start + len(batch)] = batch
+        with self._inference_scope("predict"):
+            for start in range(0, n, batch_size):
+                batch = self(_unwrap(_take(x, slice(start, start + batch_size))), training=False)
+                batch = np.asarray(ops.convert_to_numpy(batch))
+                if result is None:
+                    result = np.empty((n, *batch.shape[1:]), dtype=batch.dtype)
+                result[start : start + len(batch)] = batch
         if result is None:
             raise ValueError("`predict` received no samples.")
         return result
@@ -415,7 +590,8 @@ class Trainer:
 
         self._require_compiled("train_on_batch")
         x, y, sample_weight, n = self._prepare(x, y, sample_weight)
-        loss, y_pred = self._train_step(x, y, sample_weight)
+        with self._training_scope("train_on_batch"):
+            loss, y_pred = self._train_step(x, y, sample_weight)
         tracker = metrics_module.Mean(name="loss")
         self._reset_metrics()
         self._update_metrics(tracker, loss, n, y, y_pred, sample_weight)
@@ -437,4 +613,5 @@ class Trainer:
 
     def predict_on_batch(self, x):
         x, _, _, _ = self._prepare(x, None, None)
-        return np.asarray(ops.convert_to_numpy(self(_unwrap(x), training=False)))
+        with self._inference_scope("predict_on_batch"):
+            return np.asarray(ops.convert_to_numpy(self(_unwrap(x), training=False)))

@@ -8,8 +8,10 @@ defined with `primitive(forward, vjp)`, so every gradient sits next to its op.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -230,7 +232,78 @@ def _ops():
 
 # ----------------------------------------------------------------------------- watching variables
 
-_watched: list[dict[int, Tracer]] = []  # a stack: the innermost tape's bindings come last
+
+class _ThreadTapes(threading.local):
+    """The open tapes of the calling thread, innermost last (a list per thread).
+
+    Per thread, so that a model trained in one thread and another model (or the same layers)
+    run in another do not record onto each other's tapes."""
+
+    def __init__(self):
+        self.bindings: list[dict[int, Tracer]] = []
+
+    def append(self, bindings) -> None:
+        self.bindings.append(bindings)
+
+    def remove(self, bindings) -> None:
+        self.bindings.remove(bindings)
+
+    def __reversed__(self):
+        return reversed(self.bindings)
+
+    def __len__(self) -> int:
+        return len(self.bindings)
+
+    def __eq__(self, other) -> bool:
+        return self.bindings == other
+
+    __hash__ = None
+
+
+_watched = _ThreadTapes()  # each thread's stack: the innermost tape's bindings come last
+
+# Variables a thread is training (`training_claim`): id(variable) -> [thread ident, depth].
+_claims: dict[int, list] = {}
+_claims_lock = threading.Lock()
+
+
+def _refuse_read(variable: Variable, owner: int) -> None:
+    raise RuntimeError(
+        f"Variable `{variable.path}` is being trained in another thread (thread {owner}); rankconv refuses to "
+        "compute with weights that an optimizer is updating in place at the same time. Wait for `fit` to "
+        "finish, or run inference on a separate copy of the model (e.g. `rankconv.saving.load_model` of a "
+        "saved file)."
+    )
+
+
+@contextlib.contextmanager
+def training_claim(variables: Sequence[Variable]):
+    """While the block runs, only the calling thread may compute with `variables`: any other
+    thread's op that reads one raises RuntimeError (an optimizer updates them in place, so another
+    thread would read half-updated weights). Nested claims by the same thread are allowed; a
+    variable another thread has claimed raises RuntimeError at once."""
+    me = threading.get_ident()
+    variables = list({id(v): v for v in variables}.values())
+    with _claims_lock:
+        for variable in variables:
+            claim = _claims.get(id(variable))
+            if claim is not None and claim[0] != me:
+                raise RuntimeError(
+                    f"Variable `{variable.path}` is already being trained in another thread (thread {claim[0]}); "
+                    "one model (or layer) can be trained by one thread at a time."
+                )
+        for variable in variables:
+            claim = _claims.setdefault(id(variable), [me, 0])
+            claim[1] += 1
+    try:
+        yield
+    finally:
+        with _claims_lock:
+            for variable in variables:
+                claim = _claims[id(variable)]
+                claim[1] -= 1
+                if claim[1] == 0:
+                    del _claims[id(variable)]
 
 
 def lift(value):
@@ -240,6 +313,10 @@ def lift(value):
             tracer = bindings.get(id(value))
             if tracer is not None:
                 return tracer
+        if _claims:
+            claim = _claims.get(id(value))
+            if claim is not None and claim[0] != threading.get_ident():
+                _refuse_read(value, claim[0])
         return value.value
     return value
 

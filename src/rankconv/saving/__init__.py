@@ -174,6 +174,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             _compile_from_config(model, compile_config)
         if not model.compiled:
             warnings.warn("The model's compile settings could not be restored; call `compile` yourself.", stacklevel=2)
+        else:
+            # the optimizer's state (step count, slots), where Keras 3 puts it: training continues
+            # with the updates it would have made
+            weights_io.read_optimizer(model, members["model.weights.h5"], f"{os.fspath(filepath)}: model.weights.h5")
     return model
 
 

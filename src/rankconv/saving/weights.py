@@ -6,11 +6,17 @@ variables, trainable ones first. Functional models list their InputLayers there 
 models do not. The top level also has an empty `vars` group. A model used as a layer is a group
 `layers/functional[_N]` (or `sequential[_N]`) laid out like a whole file: its own `layers` and an
 empty `vars`.
+
+A compiled model's optimizer state goes where Keras 3 puts it: `optimizer/vars/0`, `1`, … in the
+order of `optimizer.variables` (the step count, the learning rate, then the slots; see
+`rankconv.optimizers`), the group's `name` attribute the optimizer's name. Keras's own files
+carry it too, in `.keras` archives and in `.weights.h5` files alike.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 
@@ -68,11 +74,41 @@ def _write_model(group, model) -> None:
     group.create_group("vars").attrs["name"] = model.name
 
 
+def _compiled_optimizer(model):
+    """The optimizer whose state a file of `model` holds: a compiled model's, else None."""
+    if not getattr(model, "compiled", False):
+        return None
+    return getattr(model, "optimizer", None)
+
+
+def write_optimizer(f, model) -> None:
+    """A compiled model's optimizer state under `optimizer/vars` (nothing for other models).
+
+    An optimizer that has not taken a step yet is built first (zero slots), as Keras builds one
+    when it loads a compiled model: the file then loads in Keras without a count mismatch."""
+    optimizer = _compiled_optimizer(model)
+    if optimizer is None:
+        return
+    if not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    group = f.create_group("optimizer").create_group("vars")
+    group.attrs["name"] = optimizer.name
+    for i, value in enumerate(optimizer.state_values()):
+        group.create_dataset(str(i), data=value)
+
+
+def write_groups(f, model) -> None:
+    """Everything Keras puts in a weights file: the layers' weights, the optimizer's state."""
+    _write_model(f, model)
+    write_optimizer(f, model)
+
+
 def write(model, target) -> None:
-    """Write the model's weights to `target` (a path or a binary file object) in Keras's layout."""
+    """Write the model's weights (and a compiled model's optimizer state) to `target` (a path or a
+    binary file object) in Keras's layout."""
     h5py = _h5py()
     with h5py.File(target, "w") as f:
-        _write_model(f, model)
+        write_groups(f, model)
 
 
 def _check_group(group, where, h5py):
@@ -111,8 +147,82 @@ def read(model, source, where="model.weights.h5") -> None:
         if "layers" not in f:
             raise ModelFileError(f"{where} has no 'layers' group; it is not a Keras 3 weights file.")
         assignments = _read_model(f, model, where, "", h5py)
+        optimizer_state = _read_optimizer(f, model, where, h5py)
     for variable, value in assignments:
         variable.value[...] = np.asarray(value, dtype=variable.value.dtype)
+    if optimizer_state is not None:
+        optimizer_state()
+
+
+def read_optimizer(model, source, where="model.weights.h5") -> None:
+    """Load only the optimizer state of a weights file into compiled `model` (what `load_model`
+    does once it has compiled the model from the file's settings)."""
+    h5py = _h5py()
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        f = h5py.File(source, "r")
+    except OSError as error:
+        raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
+    with f:
+        optimizer_state = _read_optimizer(f, model, where, h5py)
+    if optimizer_state is not None:
+        optimizer_state()
+
+
+def _read_optimizer(f, model, where, h5py):
+    """Check the file's `optimizer/vars` against a compiled model's optimizer and return a function
+    that assigns them (None when there is nothing to load).
+
+    Keras's rules: a file without optimizer state, or a model without an optimizer, loads the
+    weights alone; a count that does not match the optimizer's variables is skipped with Keras's
+    warning — except a file whose optimizer never took a step (only its step count and learning
+    rate), which sets those two silently. The optimizer is built on the model's trainable weights
+    first, as Keras builds it when loading, so the slots have somewhere to go."""
+    optimizer = _compiled_optimizer(model)
+    if optimizer is None or "optimizer" not in f:
+        return None
+    _check_group(f["optimizer"], f"{where}:optimizer", h5py)
+    group = f["optimizer"].get("vars")
+    if group is None:
+        return None
+    path = f"{where}:optimizer/vars"
+    _check_group(group, path, h5py)
+    stored = sorted((k for k in group if k.isdigit()), key=int)
+    if stored != [str(i) for i in range(len(stored))]:
+        raise ModelFileError(f"{path} must hold datasets named 0, 1, …; it holds {sorted(group)}.")
+    if not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    state = optimizer.variables
+    head = state[: 2 if len(state) > 1 and state[1].name == "learning_rate" else 1]  # before any slot
+    if len(stored) == len(state):
+        targets = state
+    elif len(stored) == len(head):
+        targets = head
+    else:
+        warnings.warn(
+            f"Skipping variable loading for optimizer '{optimizer.name}', because it has {len(state)} variables "
+            f"whereas the saved optimizer has {len(stored)} variables.",
+            stacklevel=4,
+        )
+        return None
+    values = []
+    for key, variable in zip(stored, targets):
+        value = _dataset_value(group[key], f"{path}/{key}", variable.shape)
+        if value is None:
+            raise ModelFileError(
+                f"Optimizer '{optimizer.name}' variable '{variable.name}' has shape {variable.shape}; "
+                f"{path}/{key} holds shape {tuple(group[key].shape)}."
+            )
+        values.append(value)
+
+    def assign():
+        # (reading `optimizer.variables` above brought any lazily decayed rows up to date, so
+        # nothing pending is left to apply on top of the loaded numbers)
+        for variable, value in zip(targets, values):
+            variable.assign(np.asarray(value, dtype=variable.value.dtype))
+
+    return assign
 
 
 def _read_model(f, model, where, prefix, h5py) -> list:

@@ -115,7 +115,9 @@ def _train(args):
     dev = _read(args, args.dev) if args.dev else None
     options = _train_options(args)
     start = time.perf_counter()
-    classifier = train_classifier(data.texts, data.labels, dev=(dev.texts, dev.labels) if dev else None, **options)
+    classifier = train_classifier(
+        data.texts, data.labels, dev=(dev.texts, dev.labels) if dev else None, backup_dir=args.backup_dir, **options
+    )
     seconds = time.perf_counter() - start
     history = classifier.history.get("val_accuracy")
     where = f"{len(dev):,} sentences of {' '.join(args.dev)}" if dev else "a 10% split of the training data"
@@ -139,6 +141,10 @@ def _train(args):
         if dev:
             result["dev"]["report"] = evaluate_classifier(classifier, dev.texts, dev.labels)
     classifier.save(args.out)
+    if args.backup_dir:
+        from rankconv.callbacks import BackupAndRestore
+
+        BackupAndRestore.remove(args.backup_dir)  # the model file is safe: the backup has done its job
     print(f"saved {args.out} ({seconds:.0f} s of training)", file=out)
     result["tests"] = []
     for files in args.test or []:
@@ -162,9 +168,10 @@ def _cv(args):
 
     def show(result):
         run = f"run {result['run']} " if args.seeds > 1 else ""
+        restored = ", restored from the backup" if result.get("restored") else ""
         print(
             f"{run}fold {result['fold']:2d}: accuracy {result['accuracy']:.4f}  ({result['epochs']} epochs, "
-            f"{result['seconds']:.0f} s)",
+            f"{result['seconds']:.0f} s{restored})",
             file=out,
             flush=True,
         )
@@ -186,6 +193,7 @@ def _cv(args):
         run_folds=run_folds,
         on_fold=show,
         on_run=run_done,
+        backup_dir=args.backup_dir,
         **_train_options(args),
     )
     runs = result["runs"]
@@ -401,6 +409,12 @@ def add_parser(commands) -> None:
         metavar="FILE",
         help="write the training, dev and test reports to this JSON file (- for stdout, without progress bars)",
     )
+    p.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="back the training up here after every epoch; run the same command again after a kill to resume "
+        "from the last backup (the result is that of an uninterrupted run); removed once the model is saved",
+    )
     data_options(p)
     train_options(p)
     p.set_defaults(handler=_train)
@@ -423,6 +437,13 @@ def add_parser(commands) -> None:
         "reports each run's mean and the mean ± standard deviation over the runs (default 1)",
     )
     p.add_argument("--json", help="write the results to this JSON file (- for stdout)")
+    p.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="keep finished folds' results and back the fold in progress up here after every epoch; run the same "
+        "command again after a kill to resume at the fold and epoch reached (finished folds are not retrained); "
+        "emptied at the end",
+    )
     data_options(p)
     train_options(p)
     p.set_defaults(handler=_cv)

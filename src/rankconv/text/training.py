@@ -1,7 +1,18 @@
-"""Kim's (2014) training recipe and K-fold cross-validation for sentence classifiers."""
+"""Kim's (2014) training recipe and K-fold cross-validation for sentence classifiers.
+
+Long runs survive a kill: `train_classifier(backup_dir=...)` backs the training up after every
+epoch (`callbacks.BackupAndRestore`) and resumes from there when run again; `cross_validate` and
+`repeated_cross_validation` with a `backup_dir` also keep every finished fold's result there, so
+a killed cross-validation resumes at the fold and epoch it reached without retraining finished
+folds.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,12 +105,32 @@ class KimBatches(callbacks.Callback):
         self.y = self.source_y[self.batches.reshape(-1)]
         self.orders: list[np.ndarray] = []  # the batch order of each epoch, for inspection
 
+        self._epoch_start = None  # (epoch, the generator's state before that epoch's draw)
+        self._replay = None
+
     def on_epoch_begin(self, epoch, logs=None):
+        if self._replay is not None and self._replay[0] == epoch:
+            # a fit resumed inside this epoch: draw its order again, from the same state
+            self.rng.bit_generator.state = self._replay[1]
+            self.orders = self.orders[:-1]
+        self._replay = None
+        self._epoch_start = (epoch, self.rng.bit_generator.state)
         order = self.rng.permutation(len(self.batches))
         self.orders.append(order)
         rows = self.batches[order].reshape(-1)
         np.take(self.source_x, rows, axis=0, out=self.x)
         np.take(self.source_y, rows, axis=0, out=self.y)
+
+    def get_backup_state(self):
+        if self._epoch_start is None:
+            return None
+        epoch, before = self._epoch_start
+        return {"epoch": epoch, "before": before, "after": self.rng.bit_generator.state, "orders": self.orders}
+
+    def set_backup_state(self, state) -> None:
+        self.rng.bit_generator.state = state["after"]
+        self._epoch_start = self._replay = (state["epoch"], state["before"])
+        self.orders = [np.asarray(order) for order in state["orders"]]
 
 
 class BestDevEpoch(callbacks.Callback):
@@ -126,6 +157,34 @@ class BestDevEpoch(callbacks.Callback):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def get_backup_state(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_weights": self.best_weights}
+
+    def set_backup_state(self, state) -> None:
+        self.best, self.best_epoch, self.best_weights = state["best"], state["best_epoch"], state["best_weights"]
+
+
+class TrainingHistory(callbacks.Callback):
+    """The epoch logs of a whole training, kept in backups: after a resumed `fit` it still holds
+    every epoch (Keras's `History` holds only the epochs of the `fit` call that returned it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list] = {}
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def get_backup_state(self):
+        return self.history
+
+    def set_backup_state(self, state) -> None:
+        self.history = {key: list(values) for key, values in state.items()}
+
 
 def train_classifier(
     texts,
@@ -151,6 +210,7 @@ def train_classifier(
     clean="kim",
     batches="shuffle",
     dev=None,
+    backup_dir=None,
 ) -> TextClassifier:
     """Kim's recipe: Adadelta (rho 0.95, eps 1e-6), mini-batches of 50, dropout 0.5, max-norm s = 3 on
     the output layer (in his parametrization; see `kim_cnn`), model selection on a dev split taken
@@ -164,7 +224,11 @@ def train_classifier(
     dev: `(texts, labels)` of a given dev set to choose the epoch on (SST's fixed split); then all of
     `texts` is trained on and `dev_fraction` is not used.
     batches: "shuffle" (ours: all training sentences reshuffled into new batches every epoch, the
-    last batch smaller) or "kim" (his fixed batches in a new order every epoch; `kim_batches`)."""
+    last batch smaller) or "kim" (his fixed batches in a new order every epoch; `kim_batches`).
+    backup_dir: a folder where the training is backed up after every epoch
+    (`callbacks.BackupAndRestore`); run again with the same arguments after a kill, it continues
+    from the last backup and ends as an uninterrupted run would. The backup is left in place:
+    remove it (`callbacks.BackupAndRestore.remove`) once the result is safe."""
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels; they must match.")
@@ -224,7 +288,9 @@ def train_classifier(
     if batches == "kim":
         feed = [KimBatches(fit_x, fit_y, batch_size, seed)]
         fit_x, fit_y = feed[0].x, feed[0].y
-    history = model.fit(
+    history = TrainingHistory()
+    backup = [] if backup_dir is None else [callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
+    model.fit(
         fit_x,
         fit_y,
         batch_size=batch_size,
@@ -232,7 +298,7 @@ def train_classifier(
         verbose=verbose,
         validation_data=validation,
         shuffle=batches == "shuffle",
-        callbacks=[*feed, ZeroPaddingRow(), *stops, *extra_callbacks],
+        callbacks=[*feed, ZeroPaddingRow(), *stops, *extra_callbacks, history, *backup],
     )
     best = stops[0].best_epoch if stops and stops[0].best_weights is not None else None
     return TextClassifier(model, vectorizer, classes, history.history, None if best is None else best + 1)
@@ -276,11 +342,84 @@ def fold_indices(count: int, folds: int, seed) -> list[np.ndarray]:
     return np.array_split(np.random.default_rng(seed).permutation(count), folds)
 
 
-def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, on_fold=None, **train_options) -> dict:
+def _json_safe(value):
+    """`value` if JSON can hold it, else the name of its type (a callable's, say)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return type(value).__name__
+    return value
+
+
+def _data_digest(texts, labels) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels):
+        digest.update(f"{len(text)}:{text}{len(str(label))}:{label}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+class _ProgressFile:
+    """Finished results of a long computation, kept in a JSON file written atomically and
+    durably: `{"signature": what computed them, "results": {key: result}}`. A file left by a
+    computation with another signature is refused, naming the differences."""
+
+    def __init__(self, path: str, signature: dict):
+        signature = json.loads(json.dumps(signature))  # as the file holds it (tuples become lists)
+        self.path, self.signature = path, signature
+        self.results: dict = {}
+        if os.path.exists(path):
+            from rankconv.saving.archive import parse_json
+
+            with open(path, "rb") as handle:
+                saved = parse_json(handle.read(), path)
+            if not isinstance(saved, dict) or not isinstance(saved.get("results"), dict):
+                raise ValueError(f"{path} is not a rankconv progress file; remove it or use another --backup-dir.")
+            if saved.get("signature") != signature:
+                theirs = saved.get("signature") or {}
+                differences = sorted(k for k in set(theirs) | set(signature) if theirs.get(k) != signature.get(k))
+                raise ValueError(
+                    f"The backup {path} was written by a run with different settings ({', '.join(differences)} "
+                    "differ); resume with the same data and options, or use another backup folder."
+                )
+            self.results = saved["results"]
+
+    def get(self, key):
+        result = self.results.get(str(key))
+        return None if result is None else {**result, "restored": True}
+
+    def record(self, key, result) -> None:
+        self.results[str(key)] = result
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with callbacks.atomic_durable_write(self.path) as temporary, open(temporary, "w") as handle:
+            json.dump({"signature": self.signature, "results": self.results}, handle)
+
+    def remove(self) -> None:
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def cross_validate(
+    texts,
+    labels,
+    folds=10,
+    run_folds=None,
+    seed=0,
+    verbose=1,
+    on_fold=None,
+    backup_dir=None,
+    keep_backup=False,
+    **train_options,
+) -> dict:
     """K-fold cross-validation (Kim's protocol for data without a test split).
 
     Folds are a seeded random partition; `run_folds` (1-based) runs only some. Each fold's vocabulary
     comes from its training part. Returns the per-fold accuracies, their mean and standard deviation.
+
+    With `backup_dir`, each fold's training is backed up after every epoch and each finished fold's
+    result is kept (`cv-seed<seed>.json`): run again after a kill, the cross-validation skips the
+    finished folds (their results are reported again, marked `"restored": True`) and resumes the
+    fold it was in at the epoch it reached. The results file is removed at the end unless
+    `keep_backup`.
     """
     texts, labels = list(texts), list(labels)
     if folds < 2:
@@ -290,26 +429,50 @@ def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, o
     if bad:
         raise ValueError(f"`run_folds` must lie in 1..{folds}; received {bad}.")
     parts = fold_indices(len(texts), folds, seed)
+    progress = None
+    if backup_dir is not None:
+        signature = {
+            "folds": folds,
+            "seed": seed,
+            "samples": len(texts),
+            "data": _data_digest(texts, labels),
+            "options": {key: _json_safe(value) for key, value in sorted(train_options.items())},
+        }
+        progress = _ProgressFile(os.path.join(os.fspath(backup_dir), f"cv-seed{seed}.json"), signature)
     results = []
     for fold in run_folds:
-        test = parts[fold - 1]
-        train = np.concatenate([p for i, p in enumerate(parts) if i != fold - 1])
-        start = time.perf_counter()
-        classifier = train_classifier(
-            [texts[i] for i in train], [labels[i] for i in train], seed=seed + fold, verbose=verbose, **train_options
-        )
-        accuracy = evaluate_classifier(classifier, [texts[i] for i in test], [labels[i] for i in test])["accuracy"]
-        result = {
-            "fold": fold,
-            "accuracy": accuracy,
-            "seconds": time.perf_counter() - start,
-            "test_size": len(test),
-            "epochs": len(classifier.history.get("loss", [])),
-            "best_epoch": classifier.best_epoch,
-        }
+        result = progress.get(fold) if progress else None
+        if result is None:
+            test = parts[fold - 1]
+            train = np.concatenate([p for i, p in enumerate(parts) if i != fold - 1])
+            start = time.perf_counter()
+            fold_backup = None if progress is None else os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}")
+            classifier = train_classifier(
+                [texts[i] for i in train],
+                [labels[i] for i in train],
+                seed=seed + fold,
+                verbose=verbose,
+                backup_dir=fold_backup,
+                **train_options,
+            )
+            accuracy = evaluate_classifier(classifier, [texts[i] for i in test], [labels[i] for i in test])["accuracy"]
+            result = {
+                "fold": fold,
+                "accuracy": accuracy,
+                "seconds": time.perf_counter() - start,
+                "test_size": len(test),
+                "epochs": len(classifier.history.get("loss", [])),
+                "best_epoch": classifier.best_epoch,
+            }
+            if progress is not None:
+                progress.record(fold, result)  # first the result, then the training backup it replaces
+                callbacks.BackupAndRestore.remove(fold_backup)
         results.append(result)
         if on_fold:
             on_fold(result)
+    if progress is not None and not keep_backup:
+        progress.remove()
+        _remove_empty(backup_dir)
     accuracies = np.array([r["accuracy"] for r in results])
     return {
         "folds": results,
@@ -319,8 +482,15 @@ def cross_validate(texts, labels, folds=10, run_folds=None, seed=0, verbose=1, o
     }
 
 
+def _remove_empty(folder) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:  # not empty (or already gone): leave it
+        pass
+
+
 def repeated_cross_validation(
-    texts, labels, seeds=1, folds=10, run_folds=None, seed=0, on_fold=None, on_run=None, **options
+    texts, labels, seeds=1, folds=10, run_folds=None, seed=0, on_fold=None, on_run=None, backup_dir=None, **options
 ) -> dict:
     """`seeds` complete cross-validations, each with its own partition and training seeds.
 
@@ -329,11 +499,27 @@ def repeated_cross_validation(
     `seed + r * folds + 1 … + folds`, so no two folds of any runs share a training seed. Returns each
     run (as `cross_validate` returns it, with its "seed" and "seconds"), then the mean and the sample
     standard deviation of the runs' means. `on_fold(result)` sees each fold (with its "run", 1-based),
-    `on_run(run)` each finished run."""
+    `on_run(run)` each finished run.
+
+    With `backup_dir`, a killed computation resumes: finished runs (`cv-runs.json`) and folds
+    (see `cross_validate`) are not computed again, the fold in progress resumes at its last epoch;
+    everything is removed from the folder at the end."""
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise ValueError(f"`seeds` must be a positive integer; received {seeds!r}.")
     if folds < 2:
         raise ValueError(f"`folds` must be at least 2; received {folds}.")
+    finished = None
+    if backup_dir is not None:
+        signature = {
+            "seeds": int(seeds),
+            "folds": folds,
+            "run_folds": None if run_folds is None else list(run_folds),
+            "seed": seed,
+            "samples": len(texts),
+            "data": _data_digest(texts, labels),
+            "options": {key: _json_safe(value) for key, value in sorted(options.items()) if key != "verbose"},
+        }
+        finished = _ProgressFile(os.path.join(os.fspath(backup_dir), "cv-runs.json"), signature)
     runs = []
     for r in range(int(seeds)):
         run_seed = seed + r * folds
@@ -343,12 +529,34 @@ def repeated_cross_validation(
             if on_fold:
                 on_fold(result)
 
-        start = time.perf_counter()
-        run = cross_validate(texts, labels, folds=folds, run_folds=run_folds, seed=run_seed, on_fold=show, **options)
-        run.update(run=r + 1, seed=run_seed, seconds=time.perf_counter() - start)
+        run = finished.get(r + 1) if finished else None
+        if run is not None:
+            for result in run["folds"]:
+                show({**result, "restored": True})
+        else:
+            start = time.perf_counter()
+            run = cross_validate(
+                texts,
+                labels,
+                folds=folds,
+                run_folds=run_folds,
+                seed=run_seed,
+                on_fold=show,
+                backup_dir=backup_dir,
+                keep_backup=True,
+                **options,
+            )
+            run.update(run=r + 1, seed=run_seed, seconds=time.perf_counter() - start)
+            if finished is not None:
+                finished.record(r + 1, run)  # first the run, then the fold results it replaces
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(os.fspath(backup_dir), f"cv-seed{run_seed}.json"))
         runs.append(run)
         if on_run:
             on_run(run)
+    if finished is not None:
+        finished.remove()
+        _remove_empty(backup_dir)
     return {"runs": runs, **spread([run["mean"] for run in runs]), "k": folds, "seed": seed}
 
 
