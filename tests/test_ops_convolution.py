@@ -508,12 +508,16 @@ def test_planner_rules():
     with use_algorithm("planner/jit-off"):
         assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] == "im2col"
     assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"
-    assert conv_plan((32, 600, 300), (3, 300, 64))[0] == "im2col"
+    # deep inputs, few taps, no more filters than channels: col2im (with compiled kernels), else im2col
+    deep = "col2im" if compiled else "im2col"
+    assert conv_plan((32, 600, 300), (3, 300, 64))[0] == deep
     # a kernel spanning a whole axis: that axis is folded into the channels (the seed's lift, undone)
     name, reason = conv_plan((8, 600, 300, 1), (3, 300, 1, 64))
-    assert name == "im2col" and "spans spatial axis 1 whole" in reason
+    assert name == deep and "spans spatial axis 1 whole" in reason
     assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
-    assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == "im2col"
+    assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == deep
+    assert conv_plan((64, 13, 13, 32), (3, 3, 32, 64))[0] == "im2col"  # more filters than channels
+    assert conv_plan((4, 16, 16, 16, 32), (3, 3, 3, 32, 32), padding=((1, 1),) * 3)[0] == "im2col"  # rank 3
     # a forced algorithm is used, or refused with the reason
     with planner.conv_algorithm("implicit_gemm"):
         assert conv_plan((32, 600, 300), (3, 300, 64)) == ("implicit_gemm", "forced by set_conv_algorithm")

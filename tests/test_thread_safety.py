@@ -206,8 +206,8 @@ def test_inference_while_another_thread_trains_is_refused():
             lambda: model.predict(x, verbose=0),
             lambda: model.evaluate(x, y, verbose=0),
             lambda: model.predict_on_batch(x),
-            lambda: model(x),  # a bare call: its weights are claimed by the training thread
-            lambda: model.layers[0](x),
+            lambda: model(x),  # a bare call of the model: refused by the model, like predict
+            lambda: model.layers[0](x),  # a layer's call: its weights are claimed by the training thread
             lambda: model.fit(x, y, verbose=0),
         ):
             with pytest.raises(RuntimeError, match="another thread") as error:
@@ -217,7 +217,8 @@ def test_inference_while_another_thread_trains_is_refused():
         pause.release.set()
         trainer.join(30)
     assert "while another thread is training it" in errors[0] and "'sequential" in errors[0]
-    assert "is being trained in another thread" in errors[3]
+    assert "`__call__` was called on model 'sequential" in errors[3]
+    assert "is being trained in another thread" in errors[4]
     # once training is over, inference works again, from any thread
     assert run_threads(lambda i: model.predict(x, verbose=0), count=2) == []
 
@@ -238,9 +239,11 @@ def test_training_while_another_thread_predicts_is_refused():
     predictor.start()
     assert inside.wait(30)
     try:
-        with pytest.raises(RuntimeError, match=r"while 1 inference call\(s\) \(`predict`, `evaluate`\) run on it"):
+        with pytest.raises(
+            RuntimeError, match=r"while inference calls \(`predict`, `evaluate`\) from 1 other thread\(s\) run on it"
+        ):
             model.fit(x, y, verbose=0)
-        with pytest.raises(RuntimeError, match="inference call"):
+        with pytest.raises(RuntimeError, match="inference calls"):
             model.train_on_batch(x, y)
     finally:
         release.set()

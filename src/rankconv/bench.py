@@ -125,10 +125,17 @@ CONV_CASES = [
 # ----------------------------------------------------------------------------- timing and machine
 
 
-def interleaved_ms(functions: dict, repeats: int, warmup: int = 1) -> dict:
-    """name -> median ms of each function, timed in turns (one call of each per round, the order
-    reversed every other round), so that the machine's slow phases fall on every function alike:
-    on a shared machine, a ratio of two medians taken a minute apart can move by 2x."""
+# Before each timed call in `interleaved_ms`: a pause long enough for the other library's idle
+# threads to stop spinning (OpenBLAS's spin out after ~2^28 cycles, ~0.1 s), then one untimed call
+# that wakes this library's own.
+TURN_PAUSE_S = 0.15
+
+
+def interleaved_ms(functions: dict, repeats: int, warmup: int = 1, pause: float = TURN_PAUSE_S) -> dict:
+    """name -> median ms of each function, timed in turns (each round: for every function a pause,
+    an untimed call, a timed call; the order reversed every other round), so that the shared
+    machine's slow phases fall on every function alike — a ratio of two medians taken a minute
+    apart moved by 2x here — while neither library runs beside the other's spinning threads."""
     for fn in functions.values():
         for _ in range(warmup):
             fn()
@@ -136,6 +143,8 @@ def interleaved_ms(functions: dict, repeats: int, warmup: int = 1) -> dict:
     names = list(functions)
     for round_ in range(repeats):
         for name in names if round_ % 2 == 0 else reversed(names):
+            time.sleep(pause)
+            functions[name]()
             start = time.perf_counter()
             functions[name]()
             times[name].append(time.perf_counter() - start)
@@ -754,12 +763,12 @@ def train_rows(repeats: int, mr_dir: str | None, mr_repeats: int) -> list[dict]:
     x = rng.integers(1, KIM["vocabulary"], (KIM["batch"], KIM["length"])).astype("int32")
     y = rng.integers(0, KIM["classes"], KIM["batch"])
     trainers = [t for t in TRAINERS if t[0] != "Keras 3/torch" or _keras_available()]
-    step_ms = {name: median_ms(make(x, y), repeats, warmup=3) for name, make in trainers}
+    step_ms = interleaved_ms({name: make(x, y) for name, make in trainers}, repeats, warmup=3)
     rows = [{"case": "Kim CNN-rand train step, batch 50, vocab 18,765", "unit": "ms", **step_ms}]
     images = rng.standard_normal((IMAGE["batch"], IMAGE["size"], IMAGE["size"], 1)).astype("float32")
     labels = rng.integers(0, IMAGE["classes"], IMAGE["batch"])
     image_trainers = [t for t in IMAGE_TRAINERS if t[0] != "Keras 3/torch" or _keras_available()]
-    image_ms = {name: median_ms(make(images, labels), repeats, warmup=3) for name, make in image_trainers}
+    image_ms = interleaved_ms({name: make(images, labels) for name, make in image_trainers}, repeats, warmup=3)
     rows.append({"case": "image CNN train step (2 conv, 2 pool, dense), batch 64 of 28x28x1", "unit": "ms", **image_ms})
     if mr_dir and os.path.isdir(mr_dir):
         rows.append(mr_epoch_row(mr_dir, trainers, mr_repeats))
@@ -827,14 +836,28 @@ def algorithm_times(case: Case, x, w, repeats: int) -> dict:
     strides = utils.normalize_tuple(case.strides, rank, "strides")
     d = case.dilations[0]
     call = _setup(x, w, strides, _pairs(case, d), 1, d)[2]
-    times = {}
+
+    def forced(fn, name):
+        def run():
+            with planner.conv_algorithm(name):
+                return fn()
+
+        return run
+
+    functions = {}
     for name in planner.applicable(call):
-        # after a multi-threaded BLAS call OpenBLAS's idle threads spin for a while and slow the
-        # worker threads of the next algorithm: let them sleep first
-        time.sleep(0.5)
         with planner.conv_algorithm(name):
-            forward, forward_backward = rankconv_functions(case, x, w)
-            times[name] = {"forward": median_ms(forward, repeats), "fwd+bwd": median_ms(forward_backward, repeats)}
+            passes = rankconv_functions(case, x, w)
+        functions[name] = {label: forced(fn, name) for label, fn in zip(("forward", "fwd+bwd"), passes)}
+    times = {name: {} for name in functions}
+    for label in ("forward", "fwd+bwd"):
+        # one call each to screen (after a warm-up); those within 3x of the fastest are then timed in
+        # turns (`interleaved_ms`), the others keep their one time: they cannot be the best
+        screened = {name: median_ms(fns[label], 1) for name, fns in functions.items()}
+        close = {name: functions[name][label] for name, ms in screened.items() if ms <= 3 * min(screened.values())}
+        measured = interleaved_ms(close, repeats, warmup=0) if len(close) > 1 else {}
+        for name in functions:
+            times[name][label] = measured.get(name, screened[name])
     return times
 
 

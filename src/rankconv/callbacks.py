@@ -824,33 +824,13 @@ class TerminateOnNaN(Callback):
 # ----------------------------------------------------------------------------- backups
 
 
-@contextlib.contextmanager
 def atomic_durable_write(path):
-    """Yield a temporary path beside `path`; when the block succeeds, the file is flushed to disk
-    (fsync), renamed over `path`, and the rename itself made durable (fsync of the folder).
-
-    A process killed at any point leaves either the previous file or the new one at `path`, never
-    a mix (at worst a stray `.rankconv-*.partial` file beside it)."""
+    """`rankconv.saving.archive.atomic_write`: a temporary file beside `path`, flushed to disk,
+    renamed over `path`, the rename made durable. A process killed at any point leaves either the
+    previous file or the new one at `path`, never a mix."""
     from rankconv.saving.archive import atomic_write
 
-    with atomic_write(path) as temporary:
-        yield temporary
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-    _fsync_folder(os.path.dirname(os.path.abspath(path)))
-
-
-def _fsync_folder(folder) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:  # a platform without folder descriptors (Windows): the rename is what we have
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    return atomic_write(path)
 
 
 def _encode(value, arrays: list, where: str):

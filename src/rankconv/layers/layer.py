@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import re
+import threading
 
 import numpy as np
 
@@ -130,14 +131,21 @@ def _call_arguments(cls) -> frozenset:
 # ----------------------------------------------------------------------------- layers
 
 
+_build_lock = threading.RLock()  # builds nest (a model builds its layers), in one thread
+
+
 def _build_once(build):
-    """A layer's weights are made once: building a built layer again does nothing."""
+    """A layer's weights are made once: building a built layer again does nothing, also when
+    several threads call a fresh layer at once (the first builds, the others find it built)."""
 
     @functools.wraps(build)
     def wrapper(self, *args, **kwargs):
         if self.built:
             return None
-        return build(self, *args, **kwargs)
+        with _build_lock:
+            if self.built:
+                return None
+            return build(self, *args, **kwargs)
 
     return wrapper
 

@@ -210,7 +210,8 @@ class Functional(Model):
                     f"Model '{self.name}' has {len(self.outputs)} outputs; rankconv nests models with one output."
                 )
             return self._symbolic_call(inputs, training=training)
-        return self.call(inputs, training=training)
+        with self._inference_scope("__call__"):  # refused while another thread trains the model
+            return self.call(inputs, training=training)
 
     def check_input_shape(self, shape) -> None:
         shapes = shape if isinstance(shape, list) else [shape]
@@ -491,7 +492,8 @@ class Sequential(Model):
                     )
             else:
                 self.build((None, *inputs.shape[1:]))
-        return self.call(inputs, training=training)
+        with self._inference_scope("__call__"):  # refused while another thread trains the model
+            return self.call(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
         return self._trace_shapes(input_shape)

@@ -317,7 +317,13 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
     KEEP_SCRATCH_BYTES): fresh memory costs a page fault per 4 KiB, and threads faulting at once
     wait on each other."""
     dtype = np.dtype(dtype)
-    buffers = _scratch_buffers.setdefault(threading.get_ident(), {})
+    me = threading.get_ident()
+    buffers = _scratch_buffers.get(me)
+    if buffers is None:  # a new thread: drop the buffers of threads that have ended (a server's per-request threads)
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [ident for ident in _scratch_buffers if ident not in alive]:
+            _scratch_buffers.pop(ident, None)
+        buffers = _scratch_buffers.setdefault(me, {})
     buffer = buffers.get((name, dtype))
     if buffer is not None and buffer.size >= size:
         return buffer[:size]

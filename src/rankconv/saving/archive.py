@@ -117,9 +117,12 @@ def parse_json(data: bytes, where: str):
 
 @contextlib.contextmanager
 def atomic_write(path, overwrite=True):
-    """Yield a temporary path beside `path`; on success rename it over `path`, else remove it.
+    """Yield a temporary path beside `path`; on success flush it to disk (fsync), rename it over
+    `path` and make the rename durable (fsync of the folder); else remove it.
 
-    An interrupted save never leaves a half-written file at `path`, nor touches an existing one.
+    An interrupted save never leaves a half-written file at `path`, nor touches an existing one: a
+    process killed at any point (or a machine losing power after the save returned) leaves the
+    previous file or the new one, never a mix (at worst a stray `.rankconv-*.partial` beside it).
     """
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
@@ -134,8 +137,25 @@ def atomic_write(path, overwrite=True):
     os.chmod(temporary, 0o666 & ~umask)  # an ordinary file's mode, not mkstemp's owner-only one
     try:
         yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+    _fsync_folder(directory)
+
+
+def _fsync_folder(folder) -> None:
+    """Make a rename in `folder` durable, where the platform has folder descriptors (not Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
