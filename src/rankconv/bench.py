@@ -24,6 +24,8 @@ per tap of the first kernel axis, summed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import math
 import os
@@ -574,13 +576,27 @@ def _peak_resident_bytes() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
+def _return_freed_memory() -> None:
+    """Hand the memory the allocator keeps after frees back to the system (glibc's malloc_trim),
+    so that the measured call's allocations fault their pages in again and are counted."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _probe_memory(name: str, library: str, which: str = "fwd+bwd") -> int:
-    """In a fresh process: build the case's inputs, reset the peak, run forward (+backward) once."""
+    """In a fresh process: build the case's inputs, run forward (+backward) once to load each
+    library's code (numba's compiled kernels, oneDNN's generated ones: a one-time cost per process,
+    not the call's memory), reset the peak, run it again."""
     (case,) = [c for c in CONV_CASES if c.name == name]
     x, w = arrays(case)
     functions = rankconv_functions(case, x, w) if library == "rankconv" else torch_functions(case, x, w)
     step = functions[0] if which == "forward" else functions[1]
-    if library == "rankconv":  # count the scratch a first call allocates, not the warm-up's kept buffers
+    step()
+    gc.collect()
+    _return_freed_memory()
+    if library == "rankconv":  # count the scratch a call allocates, not the warm-up's kept buffers
         from rankconv.ops import conv_common
 
         conv_common.release_scratch()
