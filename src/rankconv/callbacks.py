@@ -470,6 +470,22 @@ class EarlyStopping(MonitorCallback):
         return value
 
 
+def _batch_save_due(callback, batch) -> bool:
+    """Whether an integer `save_freq` (ModelCheckpoint's, BackupAndRestore's) has come round at the
+    end of `batch`: the batches seen since the last save, counted across epochs (batch numbers
+    start again at 0 in each epoch), reach it."""
+    if callback.save_freq == "epoch":
+        return False
+    last = callback._last_batch_seen
+    added = batch + 1 if last is None or batch <= last else batch - last
+    callback._batches_seen_since_last_saving += added
+    callback._last_batch_seen = batch
+    if callback._batches_seen_since_last_saving >= callback.save_freq:
+        callback._batches_seen_since_last_saving = 0
+        return True
+    return False
+
+
 class ModelCheckpoint(MonitorCallback):
     """Save the model (`model.save`, a `.keras` path) or its weights (`model.save_weights`, a `.weights.h5`
     path) at the end of every epoch, or every `save_freq` batches if it is an integer.
@@ -545,18 +561,7 @@ class ModelCheckpoint(MonitorCallback):
             self._save_model(epoch=epoch, batch=None, logs=logs)
 
     def _should_save_on_batch(self, batch) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            added = batch + 1  # a new epoch started (batches are 0-based)
-        else:
-            added = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += added
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
+        return _batch_save_due(self, batch)
 
     def _should_save_model(self, epoch, logs, filepath) -> bool:
         logs = logs or {}
@@ -1116,18 +1121,7 @@ class BackupAndRestore(Callback):
             self._save(progress.epoch, progress.step, logs)
 
     def _should_save_on_batch(self, batch) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch (batches count from 0)
-            added = batch + 1
-        else:
-            added = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += added
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
+        return _batch_save_due(self, batch)
 
     def _save(self, epoch: int, step: int, logs) -> None:
         """Back up the state from which training continues at batch `step` of `epoch`."""

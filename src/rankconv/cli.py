@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from rankconv import utils
+
 TRIGRAM_PARAGRAPH = (
     "Why Conv1D(64, 3) over word vectors is a trigram feature extractor: a sentence of 600 words, "
     "each a 300-d vector, is a (600, 300) array. Each of the 64 filters is a (3, 300) window of weights "
@@ -223,16 +225,6 @@ def _demo_command(args) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rankconv", description="Keras's convolution layers, rank-generic, on NumPy.")
     parser.add_argument("--version", action="version", version=f"rankconv {_version()}")
@@ -245,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: rankconv demo --json > demo.json",
     )
     demo.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
-    demo.add_argument("--batch", type=_positive_int, default=8, help="sentences in the equivalence batch (default 8)")
+    demo.add_argument(
+        "--batch", type=utils.positive_int, default=8, help="sentences in the equivalence batch (default 8)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the random batch and the corpus (default 0)")
     demo.add_argument("--no-text", action="store_true", help="skip part two (training a text CNN, about 20 s)")
     demo.set_defaults(handler=_demo_command)

@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rankconv import receptive_field as rf
+from rankconv import utils
 from rankconv.explanation_forms import Equivalent, equivalents, plan_calls, weight_shapes
 from rankconv.explanation_text import (
     SPATIAL_NAMES,
@@ -749,16 +750,6 @@ EXAMPLE = """examples:
   rankconv explain mr.keras --html mr.html"""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
-    return value
-
-
 def _command(args) -> int:
     targets = args.target
     if len(targets) == 1 and _is_model_path(targets[0]):
@@ -818,7 +809,9 @@ def add_parser(commands) -> None:
         "needed for layer expressions; for a model it replaces the model's input shape (repeat it for each "
         "input of a model with several)",
     )
-    parser.add_argument("--batch", type=_positive, help="batch size for shapes, totals and the planner (default: none)")
+    parser.add_argument(
+        "--batch", type=utils.positive_int, help="batch size for shapes, totals and the planner (default: none)"
+    )
     parser.add_argument("--json", action="store_true", help="print the explanation as JSON (keys in the README)")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with the pictures")
     parser.add_argument(

@@ -452,3 +452,16 @@ def get_file(
         f"({fetch}) and this call returns that path; or load your data as NumPy arrays (np.load, np.loadtxt) "
         "and pass them to fit/evaluate/predict."
     )
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, or an error saying what was received."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
+    return value

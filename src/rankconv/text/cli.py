@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from rankconv import utils
+
 EXAMPLES = {
     "train": "example: rankconv text train rt-polarity.pos rt-polarity.neg --encoding latin-1 --out mr.keras",
     "train-sst": "example: rankconv text train ../shared/data/sst/stsa.fine.train --dev ../shared/data/sst/stsa.fine.dev "
@@ -321,13 +323,6 @@ def _ngrams(args):
     return 0
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; received {value}")
-    return value
-
-
 def add_parser(commands) -> None:
     text = commands.add_parser(
         "text",
@@ -430,7 +425,7 @@ def add_parser(commands) -> None:
     p.add_argument("--run-folds", help="comma-separated folds to run (1-based), e.g. 1,2")
     p.add_argument(
         "--seeds",
-        type=_positive,
+        type=utils.positive_int,
         default=1,
         metavar="N",
         help="N complete cross-validations, each with its own partition and seeds (run r is --seed SEED+r*FOLDS); "
@@ -468,7 +463,7 @@ def add_parser(commands) -> None:
     p.add_argument("--run-folds", help="run only these folds of the cross-validated sets, e.g. 1,2")
     p.add_argument(
         "--seeds",
-        type=_positive,
+        type=utils.positive_int,
         default=1,
         metavar="N",
         help="N cross-validations (MR, Subj) or trainings (SST) with different seeds; mean ± std over them",
