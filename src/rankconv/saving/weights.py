@@ -137,13 +137,7 @@ def read(model, source, where="model.weights.h5") -> None:
     variables (an error names the layer), no links, no external or virtual data, numeric dtypes.
     """
     h5py = _h5py()
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    try:
-        f = h5py.File(source, "r")
-    except OSError as error:
-        raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
-    with f:
+    with _open(source, where, h5py) as f:
         if "layers" not in f:
             raise ModelFileError(f"{where} has no 'layers' group; it is not a Keras 3 weights file.")
         assignments = _read_model(f, model, where, "", h5py)
@@ -154,17 +148,21 @@ def read(model, source, where="model.weights.h5") -> None:
         optimizer_state()
 
 
+def _open(source, where, h5py):
+    """`source` (a path, a file object or the file's bytes) opened read-only as HDF5."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        return h5py.File(source, "r")
+    except OSError as error:
+        raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
+
+
 def read_optimizer(model, source, where="model.weights.h5") -> None:
     """Load only the optimizer state of a weights file into compiled `model` (what `load_model`
     does once it has compiled the model from the file's settings)."""
     h5py = _h5py()
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    try:
-        f = h5py.File(source, "r")
-    except OSError as error:
-        raise ModelFileError(f"{where} is not a readable HDF5 weights file ({error}).") from None
-    with f:
+    with _open(source, where, h5py) as f:
         optimizer_state = _read_optimizer(f, model, where, h5py)
     if optimizer_state is not None:
         optimizer_state()
