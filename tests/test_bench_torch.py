@@ -13,6 +13,18 @@ from oracles import torch as _torch
 _torch()  # the suite compares with PyTorch: it must be installed (test extra)
 
 from rankconv import bench  # noqa: E402
+from rankconv.ops import conv_common  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads_restored():
+    """`bench.main(["--threads", "1", ...])` pins rankconv's and PyTorch's thread counts for the
+    process (`bench.pin_threads`), as a benchmark should; later tests need them back."""
+    torch = _torch()
+    saved = conv_common.THREADS, torch.get_num_threads()
+    yield
+    conv_common.THREADS = saved[0]
+    torch.set_num_threads(saved[1])
 
 
 def test_every_case_computes_the_same_as_pytorch():
