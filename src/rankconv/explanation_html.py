@@ -28,7 +28,15 @@ import numpy as np
 
 from rankconv import receptive_field as rf
 from rankconv.explanation import Explanation
-from rankconv.explanation_text import algorithm_text, field_text, human_bytes, human_number, kernel_text, shape_text
+from rankconv.explanation_text import (
+    TABLE_COLUMNS,
+    algorithm_text,
+    field_text,
+    human_bytes,
+    human_number,
+    kernel_text,
+    shape_text,
+)
 
 MAX_FIELD_FIGURES = 8  # receptive-field pictures drawn when no layer is chosen
 MAX_KERNEL_LAYERS = 12
@@ -909,18 +917,7 @@ def _mosaic_svg(mosaic, note, row_height, rows):
 
 
 def _table_html(explanation: Explanation) -> str:
-    headers = [
-        "#",
-        "layer",
-        "input",
-        "kernel",
-        "output",
-        "params",
-        "mult-adds",
-        "memory",
-        "receptive field",
-        "algorithm",
-    ]
+    headers = [column for column in TABLE_COLUMNS if column != "call"]
     rows = []
     for number, layer in enumerate(explanation.layers):
         algorithm = algorithm_text(layer)

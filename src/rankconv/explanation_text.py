@@ -28,6 +28,22 @@ _POSITIONAL_FIRST = ("rank", "filters", "kernel_size", "pool_size", "units", "in
 # ----------------------------------------------------------------------------- arguments
 
 
+# The layer table's columns, in the plain report and on the page (which shows the call under the name).
+TABLE_COLUMNS = (
+    "#",
+    "layer",
+    "call",
+    "input",
+    "kernel",
+    "output",
+    "params",
+    "mult-adds",
+    "memory",
+    "receptive field",
+    "algorithm",
+)
+
+
 def _defaults(layer) -> dict:
     import inspect
 
@@ -553,19 +569,7 @@ def format_text(explanation: Explanation, width: int = 100) -> str:
         for d in explanation.inputs
     )
     lines = [header, f"input: {inputs}; batch {batch if batch else 'None (per sample)'}", ""]
-    headers = [
-        "#",
-        "layer",
-        "call",
-        "input",
-        "kernel",
-        "output",
-        "params",
-        "mult-adds",
-        "memory",
-        "receptive field",
-        "algorithm",
-    ]
+    headers = list(TABLE_COLUMNS)
     right = [True, False, False, False, False, False, True, True, True, False, False]
     rows = []
     for number, layer in enumerate(explanation.layers):

@@ -22,6 +22,7 @@ planner picks it for calls with input dilation.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -108,12 +109,19 @@ def _chunks(call: common.ConvCall):
 
 
 def _compiled(call: common.ConvCall):
-    """The compiled kernels' extra arguments, or None where the NumPy path runs (compiled kernels
-    off, or rank above 3): `((tap counts, geometry), tables)`, the first for `col2im_gather`, the
-    second for `col2im_sum` (per axis, `[o, t]` -> the input cell tap t brings to output o, or -1;
-    unit axes first, as `rank3.as_rank3`)."""
+    """`_compiled_arguments(call)` where compiled kernels run; None where the NumPy path runs
+    (compiled kernels off, or rank above 3)."""
     if not jit.enabled() or call.rank > 3:
         return None
+    return _compiled_arguments(call)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_arguments(call: common.ConvCall):
+    """The compiled kernels' extra arguments: `((tap counts, geometry), tables)`, the first for `col2im_gather`, the
+    second for `col2im_sum` (per axis, `[o, t]` -> the input cell tap t brings to output o, or -1;
+    unit axes first, as `rank3.as_rank3`). Cached per call signature: a training step
+    repeats the same calls."""
     fill = 3 - call.rank
     taps = np.array((1,) * fill + tuple(call.kernel_spatial), dtype=np.int64)
     geometry = rank3.geometry(call.strides, call.rhs_dilation, [lo for lo, _ in call.pairs], call.lhs_dilation)
