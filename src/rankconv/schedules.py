@@ -108,12 +108,11 @@ class LearningRateSchedule(objects.Configurable):
             return f"<{type(self).__name__}>"
 
 
-@objects.register()
-class ExponentialDecay(LearningRateSchedule):
-    """`initial_learning_rate * decay_rate ** (step / decay_steps)`; with `staircase=True` the
-    exponent is rounded down, so the rate drops every `decay_steps` steps."""
+class _RateDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments, checks and config, and
+    the progress `step / decay_steps` (rounded down with `staircase=True`)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         cls_name = type(self).__name__
         self.initial_learning_rate = _check_real(initial_learning_rate, "initial_learning_rate", cls_name)
         self.decay_steps = _check_decay_steps(decay_steps, cls_name)
@@ -121,11 +120,9 @@ class ExponentialDecay(LearningRateSchedule):
         self.staircase = staircase
         self.name = name
 
-    def __call__(self, step):
-        exponent = _f32_step(step) / _F32(self.decay_steps)
-        if self.staircase:
-            exponent = np.floor(exponent)
-        return _F32(self.initial_learning_rate) * _power(_F32(self.decay_rate), exponent)
+    def _progress(self, step):
+        progress = _f32_step(step) / _F32(self.decay_steps)
+        return np.floor(progress) if self.staircase else progress
 
     def get_config(self) -> dict:
         return {
@@ -135,6 +132,18 @@ class ExponentialDecay(LearningRateSchedule):
             "staircase": self.staircase,
             "name": self.name,
         }
+
+
+@objects.register()
+class ExponentialDecay(_RateDecay):
+    """`initial_learning_rate * decay_rate ** (step / decay_steps)`; with `staircase=True` the
+    exponent is rounded down, so the rate drops every `decay_steps` steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step):
+        return _F32(self.initial_learning_rate) * _power(_F32(self.decay_rate), self._progress(step))
 
 
 @objects.register()
@@ -236,32 +245,15 @@ class PolynomialDecay(LearningRateSchedule):
 
 
 @objects.register()
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """`initial_learning_rate / (1 + decay_rate * step / decay_steps)`; with `staircase=True`
     `step / decay_steps` is rounded down."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        cls_name = type(self).__name__
-        self.initial_learning_rate = _check_real(initial_learning_rate, "initial_learning_rate", cls_name)
-        self.decay_steps = _check_decay_steps(decay_steps, cls_name)
-        self.decay_rate = _check_real(decay_rate, "decay_rate", cls_name)
-        self.staircase = staircase
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        progress = _f32_step(step) / _F32(self.decay_steps)
-        if self.staircase:
-            progress = np.floor(progress)
-        return _F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) * progress)
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return _F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) * self._progress(step))
 
 
 @objects.register()
