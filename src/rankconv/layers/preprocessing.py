@@ -601,6 +601,18 @@ class _AffineLayer(_RandomLayer):
     def _matrix(self, transformation, height, width):
         raise NotImplementedError
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "fill_mode": self.fill_mode,
+                "interpolation": self.interpolation,
+                "seed": self.seed,
+                "fill_value": self.fill_value,
+            }
+        )
+        return config
+
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return images
@@ -650,17 +662,7 @@ class RandomRotation(_AffineLayer):
         return np.asarray(ops.convert_to_numpy(transformation["rotation_matrix"]), np.float32)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "factor": self.factor,
-                "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value,
-                "interpolation": self.interpolation,
-                "seed": self.seed,
-            }
-        )
-        return config
+        return {**super().get_config(), "factor": self.factor}
 
 
 class RandomZoom(_AffineLayer):
@@ -709,18 +711,7 @@ class RandomZoom(_AffineLayer):
         return np.stack([zx, zero, x_offset, zero, zy, y_offset, zero, zero], axis=1)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "height_factor": self.height_factor,
-                "width_factor": self.width_factor,
-                "fill_mode": self.fill_mode,
-                "interpolation": self.interpolation,
-                "seed": self.seed,
-                "fill_value": self.fill_value,
-            }
-        )
-        return config
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
 class RandomTranslation(_AffineLayer):
@@ -763,18 +754,7 @@ class RandomTranslation(_AffineLayer):
         return np.stack([one, zero, -shift[:, 0], zero, one, -shift[:, 1], zero, zero], axis=1)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "height_factor": self.height_factor,
-                "width_factor": self.width_factor,
-                "fill_mode": self.fill_mode,
-                "interpolation": self.interpolation,
-                "seed": self.seed,
-                "fill_value": self.fill_value,
-            }
-        )
-        return config
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
 class RandomCrop(_RandomLayer):
