@@ -231,24 +231,35 @@ def test_the_model_must_be_built(tmp_path):
         model.fit(np.zeros((4, 3)), np.zeros((4, 1)), callbacks=[callbacks.BackupAndRestore(tmp_path)], verbose=0)
 
 
-def test_kim_s_batches_resume_inside_an_epoch(tmp_path):
-    """KimBatches draws each epoch's batch order in `on_epoch_begin`: a fit resumed inside an epoch
-    draws that epoch's order again from the same state, and the training ends as an uninterrupted one."""
-    from rankconv.text.training import BestDevEpoch, KimBatches
+@pytest.mark.parametrize("mode", ["kim", "shuffle"])
+def test_sentence_batches_resume_inside_an_epoch(tmp_path, mode):
+    """EpochBatches draws each epoch's batches in `on_epoch_begin`: a fit resumed inside an epoch
+    draws that epoch's batches again from the same state, and the training ends as an uninterrupted one."""
+    from rankconv.text.training import BestDevEpoch, EpochBatches, SentenceBatches
 
     rng = np.random.default_rng(3)
-    x, y = rng.standard_normal((45, 8)).astype("float32"), rng.integers(0, 2, 45)
+    x = np.zeros((45, 12), dtype="int32")
+    for row, length in enumerate(rng.integers(1, 6, 45)):
+        x[row, 2 : 2 + length] = rng.integers(1, 20, length)
+    y = rng.integers(0, 2, 45)
 
     def run(extra=(), backup=True):
         utils.set_random_seed(2)
         model = Sequential(
-            [layers.Input((8,)), layers.Dense(6, activation="relu"), layers.Dense(2, activation="softmax")]
+            [
+                layers.Input((None,), dtype="int32"),
+                layers.Embedding(20, 4),
+                layers.Conv1D(5, 3, activation="relu"),
+                layers.GlobalMaxPooling1D(),
+                layers.Dense(2, activation="softmax"),
+            ]
         )
         model.compile(optimizers.Adadelta(1.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        feed, best = KimBatches(x, y, 10, seed=4), BestDevEpoch()
+        data = SentenceBatches(x, y, 2, [])
+        feed, best = EpochBatches(data, 10, seed=4, mode=mode), BestDevEpoch()
         chosen = [feed, best, *extra] + ([callbacks.BackupAndRestore(tmp_path / "b", save_freq=3)] if backup else [])
-        model.fit(feed.x, feed.y, batch_size=10, epochs=4, shuffle=False, verbose=0, callbacks=chosen,
-                  validation_data=(x[:10], y[:10]))  # fmt: skip
+        model.fit(data, epochs=4, shuffle=False, verbose=0, callbacks=chosen,
+                  validation_data=SentenceBatches.sorted_by_length(x[:10], y[:10], 2, 4))  # fmt: skip
         return model, feed, best
 
     reference, reference_feed, reference_best = run(backup=False)

@@ -445,3 +445,65 @@ def test_bench_table_sst2_one_epoch_on_the_real_data(capsys, monkeypatch):
     assert "train 6,920 / dev 872 / test 1,821" in line and "82.7*" in line
     ours = float(re.search(r"1,821\s+([\d.]+)", line).group(1))
     assert 50 < ours < 90  # one epoch: above chance, below Kim
+
+
+# ---------------------------------------------------------------------------------------------------
+# batches cut to their longest sentence
+
+
+@pytest.mark.parametrize("windows", [(3, 4, 5), (2,), (1, 3)])
+def test_batches_cut_to_their_longest_sentence_compute_the_full_width(windows):
+    """`SentenceBatches` keeps `longest + 2·pad + 1` columns: every window holding a word, and one
+    window of padding alone for every sentence that has one at the full width. The network is made
+    so that the padding-only window wins the max whenever it exists (convolution biases of +1,
+    kernels ≤ 0 over embeddings ≥ 0): one column fewer changes the outputs."""
+    from rankconv.text.model import kim_cnn
+    from rankconv.text.training import SentenceBatches
+
+    rng = np.random.default_rng(5)
+    lengths = [0, 1, 2, 9, 10, 11, 12, 3, 12, 5, 7, 11]  # the longest (12) at the full width, in some batches
+    texts = [" ".join(f"w{rng.integers(30)}" for _ in range(n)) for n in lengths]
+    vectorizer = TextVectorizer.fit(texts, windows=windows)
+    x = vectorizer(texts)
+    model = kim_cnn(len(vectorizer.vocabulary), 3, embedding_dim=6, windows=windows, filters=5, seed=0)
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv1D":
+            kernel, bias = layer.get_weights()
+            layer.set_weights([-np.abs(kernel) - 0.1, np.ones_like(bias)])
+        elif type(layer).__name__ == "Embedding":
+            (table_,) = layer.get_weights()
+            table_ = np.abs(table_) + 0.1
+            table_[0] = 0
+            layer.set_weights([table_])
+        elif type(layer).__name__ == "Dense":
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    full = model.predict(x, verbose=0)
+    for batch_size in (1, 2, 5, 12):
+        for batches in (
+            SentenceBatches.sorted_by_length(x, None, vectorizer.pad, batch_size),
+            SentenceBatches(x, None, vectorizer.pad, np.array_split(rng.permutation(len(x)), -(-len(x) // batch_size))),
+        ):
+            assert max(batches[i].shape[1] for i in range(len(batches))) <= x.shape[1]
+            cut = np.empty_like(full)
+            cut[batches.rows()] = model.predict(batches, verbose=0)
+            np.testing.assert_allclose(cut, full, rtol=1e-5, atol=1e-6)
+    short = SentenceBatches(x, None, vectorizer.pad, [np.array([1, 2])])  # one word and two: 2 + 2·pad + 1
+    assert short[0].shape == (2, 2 + 2 * vectorizer.pad + 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# folds in parallel
+
+
+def test_cv_jobs_trains_folds_in_worker_processes_with_the_same_results(tmp_path, capsys):
+    texts, labels = planted_corpus(120, seed=7)
+    options = {**SMALL, "epochs": 2}
+    alone = cross_validate(texts, labels, folds=3, **options)
+    seen = []
+    parallel = cross_validate(texts, labels, folds=3, jobs=2, on_fold=lambda r: seen.append(r["fold"]), **options)
+    assert [r["fold"] for r in parallel["folds"]] == [1, 2, 3] and sorted(seen) == [1, 2, 3]
+    assert [r["accuracy"] for r in parallel["folds"]] == [r["accuracy"] for r in alone["folds"]]
+    with pytest.raises(ValueError, match="embeddings cannot be sent to another process"):
+        cross_validate(texts, labels, folds=3, jobs=2, embeddings=lambda words: None, **options)
+    with pytest.raises(ValueError, match="`jobs` must be a positive integer"):
+        cross_validate(texts, labels, folds=3, jobs=0, **options)

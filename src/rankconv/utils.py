@@ -465,3 +465,53 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
     return value
+
+
+class PyDataset:
+    """Keras's `keras.utils.PyDataset`: a sequence of ready-made batches for `fit`, `evaluate` and
+    `predict`.
+
+    Subclass it and define `__len__` (the number of batches) and `__getitem__(index)`, which returns
+    the batch as `(x, y)` or `(x, y, sample_weight)` (`predict` uses `x`, or the batch itself if it is
+    not a tuple). Batches may differ in size and in every axis the model leaves open (`None` in its
+    input shape), so a dataset can, say, cut each batch of padded sentences to its own longest one.
+    `fit(dataset, shuffle=True)` visits the batches in a new random order every epoch (Keras's
+    behaviour; the order is drawn from `rankconv.utils.set_random_seed`'s generator), and calls
+    `on_epoch_begin()` and `on_epoch_end()` around each epoch. With it, `fit` takes no `y`,
+    `batch_size`, `sample_weight` or `validation_split`.
+
+    `workers`, `use_multiprocessing` and `max_queue_size` are accepted and kept for Keras
+    compatibility; rankconv reads the batches in the training thread, one at a time."""
+
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10):
+        self._workers = workers
+        self._use_multiprocessing = use_multiprocessing
+        self._max_queue_size = max_queue_size
+
+    @property
+    def workers(self):
+        return self._workers
+
+    @property
+    def use_multiprocessing(self):
+        return self._use_multiprocessing
+
+    @property
+    def max_queue_size(self):
+        return self._max_queue_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define `__len__` (its number of batches).")
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define `__getitem__` (its batch number `index`).")
+
+    @property
+    def num_batches(self) -> int:
+        return len(self)
+
+    def on_epoch_begin(self) -> None:
+        """Called before each epoch of `fit`."""
+
+    def on_epoch_end(self) -> None:
+        """Called after each epoch of `fit`."""

@@ -95,6 +95,24 @@ def _take(data, index):
     return [a[index] for a in data]
 
 
+def _refuse_with_dataset(method: str, **given) -> None:
+    """A PyDataset brings its own batches: Keras refuses arguments that would also describe them."""
+    for name, value in given.items():
+        if value is not None:
+            shown = f"={value!r}" if np.ndim(value) == 0 else f" (an array of shape {np.shape(value)})"
+            raise ValueError(
+                f"`{method}` received a PyDataset and `{name}`{shown}; a PyDataset's batches carry their own "
+                f"labels, weights and size, so `{name}` must not be given."
+            )
+
+
+def _dataset_length(dataset) -> int:
+    n = len(dataset)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{type(dataset).__name__} must have at least one batch; its __len__ returned {n!r}.")
+    return int(n)
+
+
 def _unwrap(batch):
     if isinstance(batch, list) and len(batch) == 1:
         return batch[0]
@@ -384,12 +402,21 @@ class Trainer:
         self._require_compiled("fit")
         if class_weight is not None or steps_per_epoch is not None or validation_steps is not None:
             raise ValueError("`class_weight`, `steps_per_epoch` and `validation_steps` are not supported yet.")
-        if y is None:
+        dataset = x if isinstance(x, utils.PyDataset) else None
+        if dataset is not None:
+            _refuse_with_dataset("fit", y=y, batch_size=batch_size, sample_weight=sample_weight)
+            if validation_split:
+                raise ValueError("`validation_split` cannot split a PyDataset; give `validation_data` instead.")
+            n = _dataset_length(dataset)
+            batch_size = 1  # a step trains one of the dataset's batches: `order` orders the batches
+        elif y is None:
             raise ValueError("`fit` needs labels `y`.")
-        batch_size = self._check_batch_size(batch_size)
+        else:
+            batch_size = self._check_batch_size(batch_size)
         if isinstance(validation_freq, bool) or not isinstance(validation_freq, int) or validation_freq < 1:
             raise ValueError(f"`validation_freq` must be a positive integer; received {validation_freq!r}.")
-        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+        if dataset is None:
+            x, y, sample_weight, n = self._prepare(x, y, sample_weight)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"`validation_split` must be in (0, 1); received {validation_split}.")
@@ -405,9 +432,13 @@ class Trainer:
             n = split
         if n == 0:
             raise ValueError("`fit` received no training samples.")
+        if isinstance(validation_data, utils.PyDataset):
+            validation_data = (validation_data, None)
         if validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-                raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
+                raise ValueError(
+                    "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), or a PyDataset."
+                )
             val_x, val_y, *val_w = validation_data
             val_w = val_w[0] if val_w else None
         steps = math.ceil(n / batch_size)
@@ -438,6 +469,8 @@ class Trainer:
                     self._reset_metrics()
                     loss_tracker.reset_state()
                     callback_list.on_epoch_begin(epoch)
+                    if dataset is not None:
+                        dataset.on_epoch_begin()
                     first_step = 0
                     if resume is not None and epoch == resume.epoch and resume.step > 0:
                         # the rest of an epoch a backup was taken in: its order, its running means
@@ -450,23 +483,28 @@ class Trainer:
                     for step in range(first_step, steps):
                         index = order[step * batch_size : (step + 1) * batch_size]
                         callback_list.on_train_batch_begin(step)
-                        bx, by = _take(x, index), y[index]
-                        bw = None if sample_weight is None else sample_weight[index]
+                        if dataset is None:
+                            bx, by = _take(x, index), y[index]
+                            bw = None if sample_weight is None else sample_weight[index]
+                        else:
+                            bx, by, bw = self._dataset_batch(dataset, int(index[0]), labelled=True)
                         loss, y_pred = self._train_step(bx, by, bw)
-                        self._update_metrics(loss_tracker, loss, len(index), by, y_pred, bw)
+                        self._update_metrics(loss_tracker, loss, len(by), by, y_pred, bw)
                         logs = self._logs(loss_tracker)
                         progress.step = step + 1
                         callback_list.on_train_batch_end(step, logs)
                         if self.stop_training:
                             break
                     progress.step = steps
+                    if dataset is not None:
+                        dataset.on_epoch_end()
                     epoch_logs = dict(logs)
                     if validation is not None and (epoch + 1) % validation_freq == 0:
                         val_x, val_y, val_w = validation
                         val_logs = self.evaluate(
                             val_x,
                             val_y,
-                            batch_size=validation_batch_size or batch_size,
+                            batch_size=validation_batch_size or (batch_size if dataset is None else None),
                             verbose=0,
                             sample_weight=val_w,
                             return_dict=True,
@@ -519,13 +557,20 @@ class Trainer:
         from rankconv import metrics as metrics_module
 
         self._require_compiled("evaluate")
-        if y is None:
-            raise ValueError("`evaluate` needs labels `y`.")
-        batch_size = self._check_batch_size(batch_size)
-        x, y, sample_weight, n = self._prepare(x, y, sample_weight)
-        if n == 0:
-            raise ValueError("`evaluate` received no samples.")
-        n_steps = math.ceil(n / batch_size)
+        dataset = x if isinstance(x, utils.PyDataset) else None
+        if dataset is not None:
+            _refuse_with_dataset(
+                "evaluate", y=y, batch_size=None if _internal else batch_size, sample_weight=sample_weight
+            )
+            n_steps = _dataset_length(dataset)
+        else:
+            if y is None:
+                raise ValueError("`evaluate` needs labels `y`.")
+            batch_size = self._check_batch_size(batch_size)
+            x, y, sample_weight, n = self._prepare(x, y, sample_weight)
+            if n == 0:
+                raise ValueError("`evaluate` received no samples.")
+            n_steps = math.ceil(n / batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         with self._inference_scope("evaluate"):
             callback_list = None
@@ -541,9 +586,12 @@ class Trainer:
             loss_tracker = metrics_module.Mean(name="loss")
             logs = {}
             for step in range(n_steps):
-                index = slice(step * batch_size, (step + 1) * batch_size)
-                bx, by = _take(x, index), y[index]
-                bw = None if sample_weight is None else sample_weight[index]
+                if dataset is None:
+                    index = slice(step * batch_size, (step + 1) * batch_size)
+                    bx, by = _take(x, index), y[index]
+                    bw = None if sample_weight is None else sample_weight[index]
+                else:
+                    bx, by, bw = self._dataset_batch(dataset, step, labelled=True)
                 if callback_list:
                     callback_list.on_test_batch_begin(step)
                 loss, y_pred = self._test_step(bx, by, bw)
@@ -573,6 +621,14 @@ class Trainer:
         """Outputs for `x`, computed `batch_size` samples at a time into one preallocated array."""
         if len(getattr(self, "outputs", None) or []) > 1:
             raise ValueError("Models with several outputs cannot `predict` yet; call the model on batches instead.")
+        if isinstance(x, utils.PyDataset):
+            _refuse_with_dataset("predict", batch_size=batch_size)
+            with self._inference_scope("predict"):
+                outputs = [
+                    np.asarray(ops.convert_to_numpy(self(_unwrap(self._dataset_batch(x, i)[0]), training=False)))
+                    for i in range(_dataset_length(x))
+                ]
+            return np.concatenate(outputs)
         batch_size = self._check_batch_size(batch_size)
         x, _, _, n = self._prepare(x, None, None)
         result = None
@@ -586,6 +642,26 @@ class Trainer:
         if result is None:
             raise ValueError("`predict` received no samples.")
         return result
+
+    def _dataset_batch(self, dataset, index: int, labelled: bool = False):
+        """Batch `index` of a PyDataset as `(x, y, sample_weight)`, each prepared as an array argument."""
+        item = dataset[index]
+        if isinstance(item, tuple) and len(item) in (2, 3):
+            bx, by, bw = (*item, None) if len(item) == 2 else item
+        elif isinstance(item, tuple) and len(item) != 1:
+            raise ValueError(
+                f"{type(dataset).__name__}[{index}] returned a tuple of {len(item)} items; a batch is (x, y) or "
+                "(x, y, sample_weight)."
+            )
+        else:
+            bx, by, bw = (item[0] if isinstance(item, tuple) else item), None, None
+        if labelled and by is None:
+            raise ValueError(
+                f"{type(dataset).__name__}[{index}] returned inputs without labels; training and evaluation need "
+                "batches (x, y) or (x, y, sample_weight)."
+            )
+        bx, by, bw, _ = self._prepare(bx, by, bw)
+        return bx, by, bw
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         from rankconv import metrics as metrics_module

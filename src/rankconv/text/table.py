@@ -152,7 +152,7 @@ def _flags(options: dict, seed: int) -> list[str]:
     return flags
 
 
-def command(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_folds=None, seeds=1, seed=0) -> str:
+def command(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_folds=None, seeds=1, seed=0, jobs=1) -> str:
     """The `rankconv text …` command that computes the row on its own (for SST, its first seed)."""
     paths = [str(p) for p in _paths(bench, folder)]
     common = ["--encoding", bench.encoding, "--clean", bench.clean]
@@ -162,6 +162,8 @@ def command(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_fold
             words += ["--run-folds", ",".join(str(f) for f in run_folds)]
         if seeds > 1:
             words += ["--seeds", str(seeds)]
+        if jobs > 1:
+            words += ["--jobs", str(jobs)]
     else:
         train, dev, test = paths
         words = ["rankconv", "text", "train", train, "--dev", dev, "--test", test, *common]
@@ -169,7 +171,9 @@ def command(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_fold
     return shlex.join(words + _flags(options, seed))
 
 
-def run_row(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_folds=None, seeds=1, seed=0, say=None):
+def run_row(
+    bench: Benchmark, folder: Path, options: dict, *, folds=10, run_folds=None, seeds=1, seed=0, jobs=1, say=None
+):
     """Train and evaluate one row; returns its result (accuracies as fractions, Kim's figure in %)."""
     from rankconv.text.readers import read_dataset
     from rankconv.text.training import evaluate_classifier, repeated_cross_validation, spread, train_classifier
@@ -185,7 +189,7 @@ def run_row(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_fold
         "clean": bench.clean,
         "kim": bench.kim.get(mode),
         "kim_note": bench.note,
-        "command": command(bench, folder, options, folds=folds, run_folds=run_folds, seeds=seeds, seed=seed),
+        "command": command(bench, folder, options, folds=folds, run_folds=run_folds, seeds=seeds, seed=seed, jobs=jobs),
     }
     start = time.perf_counter()
     if bench.protocol == "cv":
@@ -207,6 +211,7 @@ def run_row(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_fold
             run_folds=run_folds,
             seed=seed,
             on_fold=fold_line,
+            jobs=jobs,
             clean=bench.clean,
             **options,
         )
@@ -258,7 +263,7 @@ def run_row(bench: Benchmark, folder: Path, options: dict, *, folds=10, run_fold
     return row
 
 
-def run_table(benchmarks, options: dict, *, data_dir=None, folds=10, run_folds=None, seeds=1, seed=0, say=None):
+def run_table(benchmarks, options: dict, *, data_dir=None, folds=10, run_folds=None, seeds=1, seed=0, jobs=1, say=None):
     """Every row of `benchmarks` whose data is found (the others are reported as skipped, with why)."""
     say = say or (lambda line: None)
     rows = []
@@ -277,7 +282,11 @@ def run_table(benchmarks, options: dict, *, data_dir=None, folds=10, run_folds=N
                 }
             )
             continue
-        rows.append(run_row(bench, folder, options, folds=folds, run_folds=run_folds, seeds=seeds, seed=seed, say=say))
+        rows.append(
+            run_row(
+                bench, folder, options, folds=folds, run_folds=run_folds, seeds=seeds, seed=seed, jobs=jobs, say=say
+            )
+        )
     return {
         "rows": rows,
         "mode": options.get("mode", "rand"),

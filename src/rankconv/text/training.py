@@ -23,6 +23,9 @@ from rankconv import callbacks, optimizers, utils
 from rankconv.text.model import kim_cnn
 from rankconv.text.vocabulary import TextVectorizer
 
+BATCHES = ("shuffle", "kim")
+EVALUATION_BATCH = 256  # sentences per batch where nothing is trained (dev, test, predict)
+
 
 @dataclass
 class TextClassifier:
@@ -34,8 +37,17 @@ class TextClassifier:
     history: dict = field(default_factory=dict)
     best_epoch: int | None = None  # the 1-based epoch whose weights were kept (None: the last, no dev set)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        return self.model.predict(self.vectorizer(list(texts)), batch_size=batch_size, verbose=0)
+    def predict_proba(self, texts: Sequence[str], batch_size: int = EVALUATION_BATCH) -> np.ndarray:
+        """Class probabilities, one row per text. The texts are taken in order of length, in batches
+        cut to their longest (`SentenceBatches`), unless the model has a fixed input length."""
+        ids = self.vectorizer(list(texts))
+        if not len(ids) or _model_length(self.model) is not None:
+            return self.model.predict(ids, batch_size=batch_size, verbose=0)
+        batches = SentenceBatches.sorted_by_length(ids, None, self.vectorizer.pad, batch_size)
+        probabilities = self.model.predict(batches, verbose=0)
+        result = np.empty_like(probabilities)
+        result[batches.rows()] = probabilities
+        return result
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.classes[i] for i in self.predict_proba(texts).argmax(axis=1)]
@@ -67,9 +79,6 @@ class ZeroPaddingRow(callbacks.Callback):
                 table.numpy()[0] = 0
 
 
-BATCHES = ("shuffle", "kim")
-
-
 def kim_batches(count: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """Kim's mini-batch composition, as row indices of shape (batches, batch_size).
 
@@ -88,38 +97,103 @@ def kim_batches(count: int, batch_size: int, rng: np.random.Generator) -> np.nda
     return rng.permutation(rows).reshape(-1, batch_size)
 
 
-class KimBatches(callbacks.Callback):
-    """Feeds `fit` Kim's fixed mini-batches (`kim_batches`) in a new random order every epoch.
+class SentenceBatches(utils.PyDataset):
+    """Padded sentences as `fit`/`evaluate`/`predict` batches, each cut to its own longest sentence.
 
-    `x` and `y` are the arrays to give `fit` together with `batch_size` and `shuffle=False`: at the
-    start of every epoch this callback rewrites them in place, batch after batch in that epoch's
-    order, so `fit`'s consecutive slices of `batch_size` rows are exactly his batches. (Keras 2
-    called this `shuffle="batch"`; `tests/test_text_table.py` checks the batches `fit` trains on.)"""
+    `x` holds rows as `TextVectorizer` makes them: `pad` zeros, the sentence's ids, zeros up to the
+    full width. Batch `i` is the rows `batch_rows[i]`, cut to `min(width, longest + 2·pad + 1)`
+    columns, where `longest` is the batch's longest sentence. With `pad` = widest window − 1 this
+    computes exactly what the full width computes, for a convolution over the words followed by a
+    max over time: every window that holds a word is kept, and every sentence keeps at least one
+    window of padding alone (each of its filters' value there is the same in both, and a max does
+    not count repeats) unless it has none at the full width either. On MR this leaves 81% of the
+    columns of randomly composed batches, on Subj (whose longest sentence is 5× its mean) 49%.
 
-    def __init__(self, x, y, batch_size: int, seed: int):
+    `y` may be None (`predict`). `batch_rows` is a list of row-index arrays; `EpochBatches`
+    replaces it at the start of every training epoch, and `sorted_by_length` makes the batches of
+    an evaluation, where the order of the sentences does not matter."""
+
+    def __init__(self, x, y, pad: int, batch_rows):
         super().__init__()
-        self.rng = np.random.default_rng([seed, 3435])  # 3435: the seed of Kim's code, as a second word
-        self.source_x, self.source_y = np.asarray(x), np.asarray(y)
-        self.batches = kim_batches(len(self.source_x), batch_size, self.rng)
-        self.x = self.source_x[self.batches.reshape(-1)]
-        self.y = self.source_y[self.batches.reshape(-1)]
-        self.orders: list[np.ndarray] = []  # the batch order of each epoch, for inspection
+        self.x, self.y, self.pad = np.asarray(x), None if y is None else np.asarray(y), int(pad)
+        # where each row's words end: the last non-zero id, after the `pad` leading zeros
+        nonzero = self.x != 0
+        last = self.x.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+        self.ends = np.where(nonzero.any(axis=1), last, self.pad)
+        self.batch_rows = list(batch_rows)
 
+    @classmethod
+    def sorted_by_length(cls, x, y, pad: int, batch_size: int) -> SentenceBatches:
+        batches = cls(x, y, pad, [])
+        order = np.argsort(batches.ends, kind="stable")
+        batches.batch_rows = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return batches
+
+    def rows(self) -> np.ndarray:
+        """The row order of the batches, one after another (`predict`'s outputs come in this order)."""
+        return np.concatenate(self.batch_rows) if self.batch_rows else np.zeros(0, dtype=int)
+
+    def __len__(self) -> int:
+        return len(self.batch_rows)
+
+    def __getitem__(self, index):
+        rows = self.batch_rows[index]
+        width = min(self.x.shape[1], int(self.ends[rows].max()) + self.pad + 1)
+        batch = self.x[rows, :width]
+        return batch if self.y is None else (batch, self.y[rows])
+
+
+def _model_length(model):
+    """The fixed input length of a text model, or None where it takes any length."""
+    shape = getattr(model.inputs[0], "shape", None) if getattr(model, "inputs", None) else None
+    return None if shape is None else shape[-1]
+
+
+class EpochBatches(callbacks.Callback):
+    """Which training sentences form each batch of each epoch, drawn at the start of the epoch and
+    given to `batches` (a `SentenceBatches`, trained with `fit(batches, shuffle=False)`):
+
+    - "shuffle" (ours): all rows reshuffled into new batches every epoch, the last one smaller;
+    - "kim": his fixed batches (`kim_batches`: padded to whole batches with random repeats and
+      shuffled once) visited in a new random order every epoch. (Keras 2 called this
+      `shuffle="batch"`; `tests/test_text_table.py` checks the batches `fit` trains on.)
+
+    The draws come from a generator of its own, seeded by `seed`; its state goes into a
+    `BackupAndRestore` backup, and a fit resumed inside an epoch draws that epoch's batches again
+    from the state it had before them."""
+
+    def __init__(self, batches: SentenceBatches, batch_size: int, seed: int, mode: str = "shuffle"):
+        super().__init__()
+        if mode not in BATCHES:
+            raise ValueError(f"`batches` must be one of {BATCHES}; received batches={mode!r}.")
+        self.target, self.batch_size, self.mode = batches, int(batch_size), mode
+        self.count = len(batches.x)
+        self.rng = np.random.default_rng([seed, 3435])  # 3435: the seed of Kim's code, as a second word
+        self.fixed = kim_batches(self.count, self.batch_size, self.rng) if mode == "kim" else None
+        self.orders: list[np.ndarray] = []  # each epoch's order (of the batches for "kim", the rows else)
         self._epoch_start = None  # (epoch, the generator's state before that epoch's draw)
         self._replay = None
+        self._draw(record=False)  # so that `fit` sees the number of batches before the first epoch
+
+    def _draw(self, record: bool = True) -> None:
+        if self.mode == "kim":
+            order = self.rng.permutation(len(self.fixed)) if record else np.arange(len(self.fixed))
+            rows = list(self.fixed[order])
+        else:
+            order = self.rng.permutation(self.count) if record else np.arange(self.count)
+            rows = [order[i : i + self.batch_size] for i in range(0, self.count, self.batch_size)]
+        if record:
+            self.orders.append(order)
+        self.target.batch_rows = rows
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._replay is not None and self._replay[0] == epoch:
-            # a fit resumed inside this epoch: draw its order again, from the same state
+            # a fit resumed inside this epoch: draw its batches again, from the same state
             self.rng.bit_generator.state = self._replay[1]
             self.orders = self.orders[:-1]
         self._replay = None
         self._epoch_start = (epoch, self.rng.bit_generator.state)
-        order = self.rng.permutation(len(self.batches))
-        self.orders.append(order)
-        rows = self.batches[order].reshape(-1)
-        np.take(self.source_x, rows, axis=0, out=self.x)
-        np.take(self.source_y, rows, axis=0, out=self.y)
+        self._draw()
 
     def get_backup_state(self):
         if self._epoch_start is None:
@@ -268,7 +342,7 @@ def train_classifier(
         max_norm=max_norm,
         embeddings=matrix,
         mode=mode,
-        length=vectorizer.length,
+        length=None,  # any length: each batch is cut to its longest sentence (`SentenceBatches`)
         seed=seed,
         initialization=initialization,
         separable=separable,
@@ -284,21 +358,19 @@ def train_classifier(
         stops = [BestDevEpoch("val_accuracy")]
     else:
         stops = [callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True)]
-    fit_x, fit_y, feed = x[fit], y[fit], []
-    if batches == "kim":
-        feed = [KimBatches(fit_x, fit_y, batch_size, seed)]
-        fit_x, fit_y = feed[0].x, feed[0].y
+    training = SentenceBatches(x[fit], y[fit], vectorizer.pad, [])
+    feed = EpochBatches(training, batch_size, seed, batches)
+    if validation is not None:
+        validation = SentenceBatches.sorted_by_length(*validation, vectorizer.pad, EVALUATION_BATCH)
     history = TrainingHistory()
     backup = [] if backup_dir is None else [callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
     model.fit(
-        fit_x,
-        fit_y,
-        batch_size=batch_size,
+        training,
         epochs=epochs,
         verbose=verbose,
         validation_data=validation,
-        shuffle=batches == "shuffle",
-        callbacks=[*feed, ZeroPaddingRow(), *stops, *extra_callbacks, history, *backup],
+        shuffle=False,  # `feed` draws the batches
+        callbacks=[feed, ZeroPaddingRow(), *stops, *extra_callbacks, history, *backup],
     )
     best = stops[0].best_epoch if stops and stops[0].best_weights is not None else None
     return TextClassifier(model, vectorizer, classes, history.history, None if best is None else best + 1)
@@ -408,6 +480,7 @@ def cross_validate(
     on_fold=None,
     backup_dir=None,
     keep_backup=False,
+    jobs=1,
     **train_options,
 ) -> dict:
     """K-fold cross-validation (Kim's protocol for data without a test split).
@@ -420,10 +493,18 @@ def cross_validate(
     finished folds (their results are reported again, marked `"restored": True`) and resumes the
     fold it was in at the epoch it reached. The results file is removed at the end unless
     `keep_backup`.
+
+    `jobs` folds train at once, each in a worker process of its own with `rankconv.ops`'s thread
+    budget divided among them (`_train_fold`); `on_fold` then sees the folds as they finish, and
+    the results are in fold order. A fold's result does not depend on `jobs`: it trains with the
+    same seed and data either way (its accuracy may still differ in the last digits where the
+    number of threads changes how sums are split).
     """
     texts, labels = list(texts), list(labels)
     if folds < 2:
         raise ValueError(f"`folds` must be at least 2; received {folds}.")
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"`jobs` must be a positive integer; received jobs={jobs!r}.")
     run_folds = list(range(1, folds + 1)) if run_folds is None else list(run_folds)
     bad = [f for f in run_folds if not 1 <= f <= folds]
     if bad:
@@ -439,37 +520,43 @@ def cross_validate(
             "options": {key: _json_safe(value) for key, value in sorted(train_options.items())},
         }
         progress = _ProgressFile(os.path.join(os.fspath(backup_dir), f"cv-seed{seed}.json"), signature)
-    results = []
+    done = {}
+    todo = []
     for fold in run_folds:
         result = progress.get(fold) if progress else None
         if result is None:
-            test = parts[fold - 1]
-            train = np.concatenate([p for i, p in enumerate(parts) if i != fold - 1])
-            start = time.perf_counter()
-            fold_backup = None if progress is None else os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}")
-            classifier = train_classifier(
-                [texts[i] for i in train],
-                [labels[i] for i in train],
-                seed=seed + fold,
-                verbose=verbose,
-                backup_dir=fold_backup,
-                **train_options,
-            )
-            accuracy = evaluate_classifier(classifier, [texts[i] for i in test], [labels[i] for i in test])["accuracy"]
-            result = {
-                "fold": fold,
-                "accuracy": accuracy,
-                "seconds": time.perf_counter() - start,
-                "test_size": len(test),
-                "epochs": len(classifier.history.get("loss", [])),
-                "best_epoch": classifier.best_epoch,
-            }
-            if progress is not None:
-                progress.record(fold, result)  # first the result, then the training backup it replaces
-                callbacks.BackupAndRestore.remove(fold_backup)
-        results.append(result)
+            todo.append(fold)
+        else:
+            done[fold] = result
+            if on_fold:
+                on_fold(result)
+
+    def job(fold):
+        test = parts[fold - 1]
+        train = np.concatenate([p for i, p in enumerate(parts) if i != fold - 1])
+        fold_backup = None if progress is None else os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}")
+        return (
+            fold,
+            ([texts[i] for i in train], [labels[i] for i in train]),
+            ([texts[i] for i in test], [labels[i] for i in test]),
+            {**train_options, "seed": seed + fold, "verbose": verbose, "backup_dir": fold_backup},
+        )
+
+    def finished(result):
+        fold = result["fold"]
+        if progress is not None:
+            progress.record(fold, result)  # first the result, then the training backup it replaces
+            callbacks.BackupAndRestore.remove(os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}"))
+        done[fold] = result
         if on_fold:
             on_fold(result)
+
+    if jobs == 1 or len(todo) < 2:
+        for fold in todo:
+            finished(_train_fold(*job(fold)))
+    else:
+        _parallel_folds([job(fold) for fold in todo], min(int(jobs), len(todo)), finished)
+    results = [done[fold] for fold in run_folds]
     if progress is not None and not keep_backup:
         progress.remove()
         _remove_empty(backup_dir)
@@ -480,6 +567,76 @@ def cross_validate(
         "std": float(accuracies.std(ddof=1)) if len(results) > 1 else 0.0,
         "k": folds,
     }
+
+
+def _train_fold(fold, train, test, options) -> dict:
+    """Train one fold on `train` (texts, labels) and score it on `test`: `cross_validate`'s unit of work."""
+    start = time.perf_counter()
+    classifier = train_classifier(*train, **options)
+    accuracy = evaluate_classifier(classifier, *test)["accuracy"]
+    return {
+        "fold": fold,
+        "accuracy": accuracy,
+        "seconds": time.perf_counter() - start,
+        "test_size": len(test[0]),
+        "epochs": len(classifier.history.get("loss", [])),
+        "best_epoch": classifier.best_epoch,
+    }
+
+
+def _worker_threads(threads: int) -> None:
+    from rankconv import ops
+
+    ops.set_num_threads(threads)
+
+
+def _parallel_folds(jobs: list, workers: int, finished) -> None:
+    """Run `_train_fold(*job)` for each job in `workers` fresh processes (spawned: no threads or
+    locks are inherited), each with an equal part of this process's thread budget; `finished(result)`
+    is called here, in this process, as each fold ends. Progress bars are off in the workers (their
+    lines would interleave)."""
+    import concurrent.futures
+    import multiprocessing
+    import pickle
+
+    from rankconv import ops
+
+    for job in jobs:
+        try:
+            pickle.dumps(job[3])
+        except Exception as error:  # a lambda or an open file among the options
+            names = sorted(key for key, value in job[3].items() if not _picklable(value))
+            raise ValueError(
+                f"jobs > 1 trains folds in worker processes, which must receive the training options; "
+                f"{', '.join(names) or 'an option'} cannot be sent to another process ({error}). Use jobs=1, or "
+                "pass values rather than closures."
+            ) from error
+    threads = max(1, ops.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_threads, initargs=(threads,)
+    ) as pool:
+        futures = [
+            pool.submit(_train_fold, fold, train, test, {**options, "verbose": 0})
+            for fold, train, test, options in jobs
+        ]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                finished(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _picklable(value) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
 
 
 def _remove_empty(folder) -> None:
@@ -517,7 +674,9 @@ def repeated_cross_validation(
             "seed": seed,
             "samples": len(texts),
             "data": _data_digest(texts, labels),
-            "options": {key: _json_safe(value) for key, value in sorted(options.items()) if key != "verbose"},
+            "options": {
+                key: _json_safe(value) for key, value in sorted(options.items()) if key not in ("verbose", "jobs")
+            },
         }
         finished = _ProgressFile(os.path.join(os.fspath(backup_dir), "cv-runs.json"), signature)
     runs = []
