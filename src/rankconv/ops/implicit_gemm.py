@@ -32,6 +32,9 @@ from rankconv.ops import conv_common as common
 # Rows of the flattened grid handled per block: big enough for efficient GEMMs, small enough
 # that a block of the accumulator stays in cache across all taps.
 BLOCK_ROWS = 8192
+# A block's gathered operand (several taps side by side) is held under this many bytes: a deep
+# gather (up to WIDE_GATHER_DEPTH columns) takes fewer rows per block instead of a larger buffer.
+GATHER_BYTES = 2 << 20
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -116,9 +119,9 @@ def _output_grid_view(flat: np.ndarray, geometry: _Geometry) -> np.ndarray:
     return grid_view[(slice(None), *(slice(0, o) for o in geometry.output_shape))]
 
 
-def _blocks(rows: int):
-    for start in range(0, rows, BLOCK_ROWS):
-        yield start, min(start + BLOCK_ROWS, rows)
+def _blocks(rows: int, block_rows: int = BLOCK_ROWS):
+    for start in range(0, rows, block_rows):
+        yield start, min(start + block_rows, rows)
 
 
 # ----------------------------------------------------------------------------- the three products
@@ -189,7 +192,9 @@ class _Plan:
             else None
         )
         widest = max(len(t.tap_numbers) for t in self.tap_groups)
-        self.gather = np.empty((BLOCK_ROWS, groups, widest, self.cg), dtype=dtype) if widest > 1 else None
+        row_bytes = groups * widest * self.cg * np.dtype(dtype).itemsize
+        self.block_rows = BLOCK_ROWS if widest == 1 else max(256, min(BLOCK_ROWS, GATHER_BYTES // row_bytes))
+        self.gather = np.empty((self.block_rows, groups, widest, self.cg), dtype=dtype) if widest > 1 else None
         self.dtype = dtype
 
     def operands(self, phases, tap_group, start, stop):
@@ -206,7 +211,7 @@ class _Plan:
 
 
 def _blocks_of(plan):
-    return _blocks(plan.geometry.rows)
+    return _blocks(plan.geometry.rows, plan.block_rows)
 
 
 def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
@@ -219,7 +224,7 @@ def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
         y[geometry.rows :] = 0
     if plan.depthwise:
         multiplier = plan.fg
-        scratch = np.empty((BLOCK_ROWS, channels, multiplier), dtype=dtype)
+        scratch = np.empty((plan.block_rows, channels, multiplier), dtype=dtype)
         weights = kernel_taps[:, 0].reshape(-1, channels, multiplier)
         for start, stop in _blocks_of(plan):
             y_block = y[start:stop].reshape(-1, channels, multiplier)
@@ -229,7 +234,7 @@ def _forward_rows(phases, kernel_taps, geometry, groups, dtype):
                 np.multiply(x_block[:, :, None], weights[k], out=scratch[:n])
                 y_block += scratch[:n]
         return y
-    scratch = np.empty((BLOCK_ROWS, plan.fg), dtype=dtype)
+    scratch = np.empty((plan.block_rows, plan.fg), dtype=dtype)
     for start, stop in _blocks_of(plan):
         y_block = y[start:stop]
         n = stop - start
@@ -508,16 +513,20 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
         extended = np.zeros((max_shift + geometry.grid_rows, call.filters), dtype=dtype)
         grad_grid = extended[max_shift:]
         _output_grid_view(grad_grid, geometry)[...] = grad[start:stop]
+        work_channels = x_work.shape[-1]
+        if wanted[1]:  # first, so that the (unfolded) input is freed before the input gradient's rows exist
+            phases = _split_phases(x_work, geometry)
+            dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
+            del phases
+        del x_work
         if wanted[0]:
-            dx_rows = _input_grad_rows(extended, kernel_taps, geometry, layout.groups, x_work.shape[-1], dtype)
+            dx_rows = _input_grad_rows(extended, kernel_taps, geometry, layout.groups, work_channels, dtype)
             dx_work = _merge_phases(dx_rows, geometry)
+            del dx_rows
             for unfolded in reversed(layout.unfolded):
                 dx_work = _fold_input_grad(dx_work, unfolded, layout.groups)
             dx_chunk = common.unpad(dx_work, _read_pairs(layout), layout.dilated_spatial)
             dx[start:stop] = dx_chunk[(slice(None), *(slice(None, None, f) for f in layout.lhs_dilation))]
-        if wanted[1]:
-            phases = _split_phases(x_work, geometry)
-            dkernel_taps += _kernel_grad_taps(phases, grad_grid, geometry, layout.groups, kernel_taps.shape, dtype)
     if not wanted[1]:
         return dx, None
     dkernel = dkernel_taps.reshape(kernel_work.shape)
