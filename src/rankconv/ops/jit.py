@@ -112,3 +112,31 @@ def kernel(function):
     # `contract` lets LLVM fuse multiply and add into FMAs; no reassociation, so the sums keep
     # their order and a seeded run repeats exactly.
     return _numba.njit(cache=True, nogil=True, fastmath={"contract"}, boundscheck=False)(function)
+
+
+if _numba is not None:
+    from llvmlite import ir as _llvm_ir
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def fmuladd(typingctx, a, b, c):
+        """`a * b + c` as LLVM's `llvm.fmuladd`: one fused multiply-add where the machine has one,
+        exactly what `fastmath={"contract"}` makes of `c += a * b` in a loop. Written-out kernels
+        (`unrolled`) call it so that each product is fused whatever LLVM's vectorisers do to the
+        straight-line code, and their sums equal the loop kernels' bit for bit."""
+        if not (a == b == c) or not isinstance(a, _numba.types.Float):
+            return None
+
+        def codegen(context, builder, signature, args):
+            kind = args[0].type
+            function = builder.module.declare_intrinsic(
+                "llvm.fmuladd", [kind], _llvm_ir.FunctionType(kind, [kind, kind, kind])
+            )
+            return builder.call(function, args)
+
+        return a(a, b, c), codegen
+
+else:  # pragma: no cover - without numba the written-out kernels are never used
+
+    def fmuladd(a, b, c):
+        return a * b + c

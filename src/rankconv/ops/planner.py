@@ -19,9 +19,11 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    a strided convolution's input gradient (itself input-dilated) there too.
 3. "fft" — long kernels: when the estimated cost of transforms plus per-frequency products is
    below the cost of the taps' products (around a hundred taps and more).
-4. "direct_kernel" — windows too shallow for a matrix product (at most SHALLOW_DEPTH taps ×
-   channels per group, and at least SHALLOW_MIN_FILTERS filters per group: an image model's
-   first layer), when compiled kernels are on; their backward pass: "implicit_gemm".
+4. "unrolled_kernel" or "direct_kernel" — windows too shallow for a matrix product (at most
+   SHALLOW_DEPTH taps × channels per group, and at least SHALLOW_MIN_FILTERS filters per group: an
+   image model's first layer), when compiled kernels are on: the kernel written out for the call's
+   shape where all its weights fit in registers and the call is big enough (UNROLL_MIN_FLOPS),
+   else the generic compiled kernel; their backward pass: "implicit_gemm".
 5. "col2im" — stride-1 convolutions of rank 1-2 with at most COL2IM_MAX_TAPS taps, at least
    COL2IM_MIN_CHANNELS input channels and no more filters than channels (text CNNs' Conv1D, a
    3×3 64→64 Conv2D), with compiled kernels on: one product over the input's cells, no gather.
@@ -61,7 +63,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rankconv.ops import col2im, compiled_conv, direct_conv, fft_conv, im2col, implicit_gemm, jit, pointwise_conv
+from rankconv.ops import (
+    col2im,
+    compiled_conv,
+    direct_conv,
+    fft_conv,
+    im2col,
+    implicit_gemm,
+    jit,
+    pointwise_conv,
+    unrolled,
+)
 from rankconv.ops import conv_common as common
 
 
@@ -95,6 +107,7 @@ ALGORITHMS = {
         Algorithm(
             "direct_kernel", compiled_conv.direct_applies, compiled_conv.direct_forward, compiled_conv.direct_vjp
         ),
+        Algorithm("unrolled_kernel", unrolled.applies, unrolled.forward, unrolled.vjp),
     )
 }
 
@@ -104,6 +117,13 @@ ALGORITHMS = {
 # against im2col's 1.7; forward+backward with implicit GEMM's backward 9.3 ms against im2col's 14.3.
 SHALLOW_DEPTH = 9
 SHALLOW_MIN_FILTERS = 8
+
+# Rule 4, forward: where the whole kernel fits in registers (`unrolled.UNROLL_MAX_WEIGHTS`) and the
+# call has at least this many flops, the kernel written out for its shape (`unrolled`), which
+# compiles once per machine on a background thread (the generic kernel computes meanwhile). Measured
+# on the grayscale first layer (one thread): 0.48-0.52 ms against the generic kernel's 1.58-1.66 and
+# im2col's 1.66-1.72. Smaller calls are not worth a compile of several seconds.
+UNROLL_MIN_FLOPS = 1 << 24
 
 # Rule 5: col2im for stride-1 convolutions of rank 1-2 with few taps, deep inputs and no more
 # filters than channels (its extra traffic per cell is taps x filters, im2col's taps x channels).
@@ -287,6 +307,12 @@ def _decide(call: common.ConvCall, backward: bool) -> tuple[str, str]:
     if depth <= SHALLOW_DEPTH and call.filters // call.groups >= SHALLOW_MIN_FILTERS:
         if backward:
             return "implicit_gemm", f"windows of {depth} values: their gradients as per-tap products on all cores"
+        if call.flops >= UNROLL_MIN_FLOPS and unrolled.applies(call) is None:
+            return (
+                "unrolled_kernel",
+                f"windows of {depth} values, {call.taps * call.channels * call.filters} weights: a compiled kernel written "
+                "out for this shape, every weight in a register",
+            )
         if compiled_conv.direct_applies(call) is None:
             return "direct_kernel", f"windows of {depth} values are too shallow for a matrix product: compiled kernel"
     if (
