@@ -6,10 +6,11 @@ import os
 
 import numpy as np
 import pytest
-from reference import reference_conv
 
 from rankconv import ops
 from rankconv.ops import conv_common, jit, planner, unrolled
+
+from reference import reference_conv
 
 pytestmark = pytest.mark.skipif(not jit.enabled(), reason="compiled kernels are off (RANKCONV_JIT=0)")
 
