@@ -507,3 +507,23 @@ def test_cv_jobs_trains_folds_in_worker_processes_with_the_same_results(tmp_path
         cross_validate(texts, labels, folds=3, jobs=2, embeddings=lambda words: None, **options)
     with pytest.raises(ValueError, match="`jobs` must be a positive integer"):
         cross_validate(texts, labels, folds=3, jobs=0, **options)
+
+
+def test_predict_cuts_batches_for_any_length_models_and_not_for_fixed_length_ones():
+    """Models trained here take any length (Input (None,)) and `predict_proba` sorts and cuts;
+    a model file from before (a fixed input length) is given the full width, in the given order."""
+    from rankconv.text.model import kim_cnn
+
+    texts, labels = planted_corpus(60, seed=9)
+    classifier = train_classifier(texts, labels, epochs=1, **SMALL)
+    assert classifier.model.inputs[0].shape[-1] is None
+    cut = classifier.predict_proba(texts)
+    full = classifier.model.predict(classifier.vectorizer(texts), verbose=0)
+    np.testing.assert_allclose(cut, full, rtol=1e-5, atol=1e-6)
+    fixed = kim_cnn(
+        len(classifier.vectorizer.vocabulary), 2, embedding_dim=8, windows=(2, 3), filters=4,
+        length=classifier.vectorizer.length, seed=0,
+    )  # fmt: skip
+    fixed.set_weights(classifier.model.get_weights())
+    old = TextClassifier(fixed, classifier.vectorizer, classifier.classes)
+    np.testing.assert_allclose(old.predict_proba(texts), full, rtol=1e-5, atol=1e-6)
