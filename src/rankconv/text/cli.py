@@ -13,9 +13,9 @@ EXAMPLES = {
     "train-sst": "example: rankconv text train ../shared/data/sst/stsa.fine.train --dev ../shared/data/sst/stsa.fine.dev "
     "--test ../shared/data/sst/stsa.fine.test --clean kim-sst --out sst1.keras --json sst1.json",
     "cv": "example: rankconv text cv ../shared/data/mr --encoding latin-1 --folds 10 --run-folds 1",
-    "cv-seeds": "example: rankconv text cv ../shared/data/mr --encoding latin-1 --seeds 3 --json mr3.json",
+    "cv-seeds": "example: rankconv text cv ../shared/data/mr --encoding latin-1 --seeds 3 --jobs 2 --json mr3.json",
     "bench-table": "example: rankconv text bench-table --only sst2 --epochs 1   (the whole table: rankconv text bench-table "
-    "--json table.json)",
+    "--jobs 2 --json table.json)",
     "evaluate": "example: rankconv text evaluate mr.keras test.txt",
     "predict": "example: echo 'a gorgeous, witty film' | rankconv text predict mr.keras -",
     "ngrams": "example: rankconv text ngrams mr.keras rt-polarity.pos rt-polarity.neg --encoding latin-1 --top 5 "
