@@ -242,6 +242,15 @@ def kernel_for(call: common.ConvCall, wait: bool = False):
     return None
 
 
+def wait_for_builds(timeout: float | None = None) -> bool:
+    """Wait until every written-out kernel requested so far is compiled (or failed); False if
+    `timeout` seconds passed first. For benchmarks, which should time the kernel a process ends
+    up with, not the generic one it starts with."""
+    with _lock:
+        events = list(_building.values())
+    return all(event.wait(timeout) for event in events)
+
+
 # ----------------------------------------------------------------------------- the algorithm
 
 
