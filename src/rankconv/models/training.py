@@ -95,6 +95,11 @@ def _take(data, index):
     return [a[index] for a in data]
 
 
+def _array_batch(x, y, sample_weight, index):
+    """Samples `index` (an array or a slice) of prepared arrays: `(x, y, sample_weight)`."""
+    return _take(x, index), y[index], None if sample_weight is None else sample_weight[index]
+
+
 def _refuse_with_dataset(method: str, **given) -> None:
     """A PyDataset brings its own batches: Keras refuses arguments that would also describe them."""
     for name, value in given.items():
@@ -484,8 +489,7 @@ class Trainer:
                         index = order[step * batch_size : (step + 1) * batch_size]
                         callback_list.on_train_batch_begin(step)
                         if dataset is None:
-                            bx, by = _take(x, index), y[index]
-                            bw = None if sample_weight is None else sample_weight[index]
+                            bx, by, bw = _array_batch(x, y, sample_weight, index)
                         else:
                             bx, by, bw = self._dataset_batch(dataset, int(index[0]), labelled=True)
                         loss, y_pred = self._train_step(bx, by, bw)
@@ -588,8 +592,7 @@ class Trainer:
             for step in range(n_steps):
                 if dataset is None:
                     index = slice(step * batch_size, (step + 1) * batch_size)
-                    bx, by = _take(x, index), y[index]
-                    bw = None if sample_weight is None else sample_weight[index]
+                    bx, by, bw = _array_batch(x, y, sample_weight, index)
                 else:
                     bx, by, bw = self._dataset_batch(dataset, step, labelled=True)
                 if callback_list:

@@ -356,6 +356,7 @@ def _key(call: common.ConvCall, backward: bool | str) -> tuple:
         _planning,
         SHALLOW_DEPTH,
         SHALLOW_MIN_FILTERS,
+        UNROLL_MIN_FLOPS,
         TINY_FLOPS,
         COL2IM_MAX_RANK,
         COL2IM_MAX_TAPS,

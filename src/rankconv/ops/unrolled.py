@@ -10,7 +10,7 @@ grayscale first layer (batch 64, 28×28×1 → 32, 3×3; one thread, CPU time): 
 1.7 ms for the generic compiled kernel (`compiled_conv.direct_forward`, whose loops over taps
 are not unrolled) and 0.71 ms for PyTorch.
 
-The price is compile time: LLVM takes 10–15 s over the written-out code. So:
+The price is compile time: LLVM takes 5–15 s over the written-out code. So:
 
 * kernels are written to files in a cache folder (`RANKCONV_KERNEL_DIR`, else
   `$XDG_CACHE_HOME/rankconv/kernels`, else `~/.cache/rankconv/kernels`) and compiled with numba's
@@ -36,7 +36,7 @@ import threading
 
 import numpy as np
 
-from rankconv.ops import compiled_conv, jit, rank3
+from rankconv.ops import compiled_conv, implicit_gemm, jit, rank3
 from rankconv.ops import conv_common as common
 
 UNROLL_MAX_WEIGHTS = 512  # taps × channels × filters: weights held in registers (32 AVX-512 ones hold 512)
@@ -115,18 +115,13 @@ def source(key: tuple) -> str:
             for q in range(q_count):
                 i3 = f"(o3 + {q}) * {s3} + {t3 * d3}" if q else f"o3 * {s3} + {t3 * d3}"
                 row = f"x[n, o1 * {s1} + {t1 * d1}, o2 * {s2} + {t2 * d2}, {i3}]"
-                for c in range(channels):
-                    body.append(f"{indent}v{q}_{c} = {row}[{c}]" if channels > 1 else f"{indent}v{q}_0 = {row}[0]")
+                body += [f"{indent}v{q}_{c} = {row}[{c}]" for c in range(channels)]
             for c in range(channels):
                 for f in range(filters):
                     for q in range(q_count):
-                        product = f"v{q}_{c} * w{number}_{c}_{f}"
+                        v, w, a = f"v{q}_{c}", f"w{number}_{c}_{f}", f"a{q}_{f}"
                         first = number == 0 and c == 0
-                        body.append(
-                            f"{indent}a{q}_{f} = {product}"
-                            if first
-                            else f"{indent}a{q}_{f} = fmuladd(v{q}_{c}, w{number}_{c}_{f}, a{q}_{f})"
-                        )
+                        body.append(f"{indent}{a} = {v} * {w}" if first else f"{indent}{a} = fmuladd({v}, {w}, {a})")
         for q in range(q_count):
             body.append(f"{indent}out = y[n, o1, o2, o3 + {q}]")
             body += [f"{indent}out[{f}] = a{q}_{f}" for f in range(filters)]
@@ -227,12 +222,10 @@ def kernel_for(call: common.ConvCall, wait: bool = False):
         started = event is None
         if started:
             event = _building[entry] = threading.Event()
-    if started:
-        thread = threading.Thread(target=_build, args=(entry, event), name="rankconv-unrolled-build", daemon=True)
-        if wait:
-            _build(entry, event)
-        else:
-            thread.start()
+    if started and wait:
+        _build(entry, event)
+    elif started:
+        threading.Thread(target=_build, args=(entry, event), name="rankconv-unrolled-build", daemon=True).start()
     if wait:
         event.wait()
         with _lock:
@@ -272,7 +265,4 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y.reshape(call.output_shape)
 
 
-def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
-    from rankconv.ops import implicit_gemm
-
-    return implicit_gemm.vjp(grad, x, kernel, call, wanted)
+vjp = implicit_gemm.vjp  # the planner's rule 4 plans the backward pass apart; this is for a forced algorithm

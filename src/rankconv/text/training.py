@@ -531,22 +531,24 @@ def cross_validate(
             if on_fold:
                 on_fold(result)
 
+    def fold_backup(fold):
+        return None if progress is None else os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}")
+
     def job(fold):
         test = parts[fold - 1]
         train = np.concatenate([p for i, p in enumerate(parts) if i != fold - 1])
-        fold_backup = None if progress is None else os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}")
         return (
             fold,
             ([texts[i] for i in train], [labels[i] for i in train]),
             ([texts[i] for i in test], [labels[i] for i in test]),
-            {**train_options, "seed": seed + fold, "verbose": verbose, "backup_dir": fold_backup},
+            {**train_options, "seed": seed + fold, "verbose": verbose, "backup_dir": fold_backup(fold)},
         )
 
     def finished(result):
         fold = result["fold"]
         if progress is not None:
             progress.record(fold, result)  # first the result, then the training backup it replaces
-            callbacks.BackupAndRestore.remove(os.path.join(os.fspath(backup_dir), f"seed{seed}-fold{fold}"))
+            callbacks.BackupAndRestore.remove(fold_backup(fold))
         done[fold] = result
         if on_fold:
             on_fold(result)
@@ -597,20 +599,17 @@ def _parallel_folds(jobs: list, workers: int, finished) -> None:
     lines would interleave)."""
     import concurrent.futures
     import multiprocessing
-    import pickle
 
     from rankconv import ops
 
-    for job in jobs:
-        try:
-            pickle.dumps(job[3])
-        except Exception as error:  # a lambda or an open file among the options
-            names = sorted(key for key, value in job[3].items() if not _picklable(value))
-            raise ValueError(
-                f"jobs > 1 trains folds in worker processes, which must receive the training options; "
-                f"{', '.join(names) or 'an option'} cannot be sent to another process ({error}). Use jobs=1, or "
-                "pass values rather than closures."
-            ) from error
+    errors = {key: _pickling_error(value) for key, value in jobs[0][3].items()}  # every job has the same kinds
+    errors = {key: error for key, error in sorted(errors.items()) if error is not None}
+    if errors:  # a lambda or an open file among the options
+        raise ValueError(
+            f"jobs > 1 trains folds in worker processes, which must receive the training options; "
+            f"{', '.join(errors)} cannot be sent to another process ({next(iter(errors.values()))}). Use jobs=1, "
+            "or pass values rather than closures."
+        )
     threads = max(1, ops.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
@@ -629,14 +628,14 @@ def _parallel_folds(jobs: list, workers: int, finished) -> None:
             raise
 
 
-def _picklable(value) -> bool:
+def _pickling_error(value) -> Exception | None:
     import pickle
 
     try:
         pickle.dumps(value)
-    except Exception:
-        return False
-    return True
+    except Exception as error:  # noqa: BLE001 - pickle raises several kinds; any means "cannot send"
+        return error
+    return None
 
 
 def _remove_empty(folder) -> None:
