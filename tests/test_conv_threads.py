@@ -200,6 +200,31 @@ def test_kept_scratch_is_bounded():
     conv_common.release_scratch()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 5, 2)])
+def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
+    for make, fill in ((conv_common.empty, None), (conv_common.zeros, 0)):
+        array = make(shape, dtype)
+        assert array.shape == shape and array.dtype == dtype and array.flags.c_contiguous and array.flags.writeable
+        assert array.size == 0 or array.ctypes.data % conv_common.ALIGNMENT == 0
+        if fill is not None:
+            assert not array.any()
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "col2im", "implicit_gemm", "depthwise_kernel", "direct_kernel"])
+def test_convolution_outputs_and_gradients_are_aligned(algorithm):
+    # each layer's output is the next one's input: the compiled kernels' vector loads then stay
+    # within cache lines
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 4) if algorithm == "depthwise_kernel" else (3, 3, 4, 5)).astype(np.float32)
+    kwargs = dict(padding=((1, 1), (1, 1)))
+    with planner.conv_algorithm(algorithm):
+        y = conv_general(x, w, **kwargs)
+        dx, _ = conv_general_vjp(np.ones_like(y), x, w, **kwargs)
+    assert y.ctypes.data % conv_common.ALIGNMENT == 0 and dx.ctypes.data % conv_common.ALIGNMENT == 0
+
+
 @pytest.mark.parametrize("dilation", [2, 3])
 def test_transposed_convolution_phases_match_the_reference(dilation):
     rng = np.random.default_rng(dilation)

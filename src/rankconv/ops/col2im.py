@@ -148,7 +148,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     compiled = _compiled(call)
     taps = None if compiled else list(_taps(call))
     tables = compiled[1] if compiled else None
-    y = (np.empty if compiled else np.zeros)(call.output_shape, dtype=call.dtype)
+    y = (common.empty if compiled else common.zeros)(call.output_shape, call.dtype)
     if compiled:
         sample_cols, sample_y = _cols(call, 1), y[:1]
         jit.prepare(kernels.col2im_sum, rank3.as_rank3(sample_cols, call.rank), rank3.as_rank3(sample_y, call.rank),
@@ -174,7 +174,7 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     matrix = _kernel_matrix(kernel.astype(call.dtype, copy=False), call)
     compiled = _compiled(call)
     taps = None if compiled else list(_taps(call))
-    d_x = np.empty(call.x_shape, dtype=call.dtype) if wanted[0] else None
+    d_x = common.empty(call.x_shape, call.dtype) if wanted[0] else None
     if compiled:
         jit.prepare(kernels.col2im_gather, rank3.as_rank3(grad[:1], call.rank),
                     rank3.as_rank3(_cols(call, 1), call.rank), *compiled[0], 0, 0)  # fmt: skip

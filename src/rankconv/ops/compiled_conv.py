@@ -53,7 +53,7 @@ def _canonical(x, kernel, call: common.ConvCall, flat_kernel: bool):
 def _forward(kernel_function, flat_kernel, extra):
     def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
         x3, w = _canonical(x, kernel, call, flat_kernel)
-        y = np.empty(rank3.rank3_shape(call.output_shape), dtype=call.dtype)
+        y = common.empty(rank3.rank3_shape(call.output_shape), call.dtype)
         geometry = _geometry(call)
         argument = extra(call)
         rank3.run_rows(kernel_function, y.shape[0] * y.shape[1], x3, w, y, geometry, argument, parts=call.threads)
@@ -70,7 +70,7 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra):
         argument = extra(call)
         dx = None
         if wanted[0]:
-            buffer = np.empty(x3.shape, dtype=call.dtype)
+            buffer = common.empty(x3.shape, call.dtype)
             rank3.run_rows(input_grad, x3.shape[0] * x3.shape[1], g, w, buffer, geometry, argument, parts=call.threads)
             dx = buffer.reshape(x.shape)
         if not wanted[1]:

@@ -305,6 +305,34 @@ def _after_fork_in_child():
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+# Arrays the convolutions and pooling return start on a 64-byte boundary (one cache line, one
+# AVX-512 vector): a compiled kernel's vector loads and stores then never straddle two cache lines,
+# and the next layer, which reads this one's output, gets the same. NumPy's own allocations are
+# only 16-byte aligned: on this project's AVX-512 machine the 3x3 depthwise convolution ran 3-6%
+# slower on them (and its kernel compiled for 512-bit vectors, 10-25% slower).
+ALIGNMENT = 64
+
+
+def _aligned(shape, dtype, fill) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = fill(nbytes + ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def empty(shape, dtype) -> np.ndarray:
+    """`np.empty(shape, dtype)`, starting on an ALIGNMENT-byte boundary."""
+    return _aligned(shape, dtype, np.empty)
+
+
+def zeros(shape, dtype) -> np.ndarray:
+    """`np.zeros(shape, dtype)`, starting on an ALIGNMENT-byte boundary (still calloc's lazily
+    zeroed pages)."""
+    return _aligned(shape, dtype, np.zeros)
+
+
 # Scratch buffers up to this size are kept per thread for the next call; larger ones are not.
 KEEP_SCRATCH_BYTES = 16 << 20
 

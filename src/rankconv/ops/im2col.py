@@ -379,7 +379,7 @@ def _phase_calls(call: common.ConvCall):
 
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
-    y = np.empty(call.output_shape, dtype=call.dtype)
+    y = common.empty(call.output_shape, call.dtype)
     if any(f > 1 for f in call.lhs_dilation) and all(s == 1 for s in call.strides):
         for cells, taps, phase_call in _phase_calls(call):
             view = y[(slice(None), *cells)]

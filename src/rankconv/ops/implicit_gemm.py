@@ -483,7 +483,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     layout = _layout(call)
     kernel_work = _work_kernel(kernel, layout)
     kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
-    y = np.empty(call.output_shape, dtype=call.dtype)
+    y = common.empty(call.output_shape, call.dtype)
     for start, stop in _chunks(call, layout, backward=False):
         x_work = _work_input(x[start:stop], layout)
         geometry = _geometry(
@@ -500,7 +500,7 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     dtype = call.dtype
     kernel_work = _work_kernel(kernel, layout)
     kernel_taps = kernel_work.reshape(-1, *kernel_work.shape[-2:])
-    dx = np.empty(x.shape, dtype=dtype) if wanted[0] else None
+    dx = common.empty(x.shape, dtype) if wanted[0] else None
     dkernel_taps = np.zeros(kernel_taps.shape, dtype=dtype)
     for start, stop in _chunks(call, layout, backward=True):
         x_work = _work_input(x[start:stop], layout)

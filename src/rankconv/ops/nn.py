@@ -261,7 +261,7 @@ def _fused_conv_vjp(
     rows = _epilogue_rows(r, data_format)
     if rows is not None and g.dtype == r.dtype and g.flags.c_contiguous:  # one compiled pass
         g_rows = g.reshape(rows.shape)
-        out = np.empty_like(g_rows)
+        out = common.empty(g_rows.shape, g_rows.dtype)
         parts = rank3.row_parts(rows.shape[0], _epilogue_parts(rows))
         sums = np.empty((len(parts), rows.shape[1]), np.float64)
         code = _ACTIVATION_CODES[activation]
@@ -321,7 +321,7 @@ def _pool_compiled(kernel, xl, pool_size, strides, pairs, out, *extra):
     """A pooling kernel that fills its output row by row (`kernel(x3, y3, pool, geometry, *extra,
     r0, r1)`) on the worker threads; the output channels-last, of spatial shape `out`."""
     x3, pool, geometry = _pool_kernel_arguments(xl, pool_size, strides, pairs)
-    y = np.empty(rank3.rank3_shape((xl.shape[0], *out, xl.shape[-1])), dtype=xl.dtype)
+    y = common.empty(rank3.rank3_shape((xl.shape[0], *out, xl.shape[-1])), xl.dtype)
     rank3.run_rows(kernel, y.shape[0] * y.shape[1], x3, y, pool, geometry, *extra)
     return y.reshape(xl.shape[0], *out, xl.shape[-1])
 
@@ -406,10 +406,10 @@ def _max_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", data_f
             r3 = np.ascontiguousarray(rank3.as_rank3(r, len(out)), dtype=x3.dtype)
             # the windows' union, [-lo, (o - 1) * s - lo + s), reaches every cell?
             covered = all((o - 1) * s - lo + s >= n for (lo, _), o, s, n in zip(pairs, out, strides, xl.shape[1:-1]))
-            dx = (np.empty if covered else np.zeros)(x3.shape, dtype=x3.dtype)
+            dx = (common.empty if covered else common.zeros)(x3.shape, x3.dtype)
             rank3.run_rows(kernels.max_pool_backward_tiled, g3.shape[0] * g3.shape[1], x3, r3, g3, dx, pool, geometry)
         else:  # windows overlap, so the kernel scatters: whole samples per thread
-            dx = np.zeros(x3.shape, dtype=x3.dtype)
+            dx = common.zeros(x3.shape, x3.dtype)
             rank3.run_rows(kernels.max_pool_backward, x3.shape[0], x3, g3, dx, pool, geometry)
         return (_from_channels_last(dx.reshape(xl.shape), data_format),)
     padded = _padded(xl, pairs, -np.inf)
@@ -456,7 +456,7 @@ def _average_pool_vjp(g, r, inputs, pool_size, strides=None, padding="valid", da
         counts = _kernel_counts(xl_shape[1:-1], pool_size, strides, pairs, out, x.dtype)
         gl = _channels_last(np.asarray(g, dtype=x.dtype), data_format)
         g3, pool, geometry = _pool_kernel_arguments(gl, pool_size, strides, pairs)
-        dx = np.empty(rank3.rank3_shape(xl_shape), dtype=x.dtype)
+        dx = common.empty(rank3.rank3_shape(xl_shape), x.dtype)
         rank3.run_rows(kernels.average_pool_backward, dx.shape[0] * dx.shape[1], g3, dx, pool, geometry, *counts)
         return (_from_channels_last(dx.reshape(xl_shape), data_format),)
     g = _channels_last(g, data_format) / _average_counts(xl_shape, pool_size, strides, pairs, out, g.dtype)

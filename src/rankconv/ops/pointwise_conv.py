@@ -37,7 +37,7 @@ def _group_slices(call: common.ConvCall):
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     rows = _selected(x, call).reshape(-1, call.channels)  # a view when strides are 1
     weights = kernel.reshape(call.channels_per_group, call.filters)
-    y = np.empty((rows.shape[0], call.filters), dtype=call.dtype)
+    y = common.empty((rows.shape[0], call.filters), call.dtype)
     if call.groups == 1:
         np.matmul(rows, weights, out=y)
     else:
@@ -50,7 +50,7 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     rows = _selected(x, call).reshape(-1, call.channels)
     g = grad.reshape(-1, call.filters)
     weights = kernel.reshape(call.channels_per_group, call.filters)
-    d_rows = np.empty(rows.shape, dtype=call.dtype)
+    d_rows = common.empty(rows.shape, call.dtype)
     d_weights = np.empty(weights.shape, dtype=call.dtype)
     for cin, cout in _group_slices(call):
         if wanted[0]:

@@ -260,7 +260,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     if any(lo or hi for lo, hi in pairs):
         x3 = np.pad(x3, ((0, 0), *pairs, (0, 0)))
     w = np.ascontiguousarray(kernel, dtype=call.dtype).reshape(-1)
-    y = np.empty(rank3.rank3_shape(call.output_shape), dtype=call.dtype)
+    y = common.empty(rank3.rank3_shape(call.output_shape), call.dtype)
     rank3.run_rows(compiled, y.shape[0] * y.shape[1], np.ascontiguousarray(x3), w, y, parts=call.threads)
     return y.reshape(call.output_shape)
 
