@@ -14,7 +14,8 @@ GFLOP/s counts 2 × output cells × taps × input channels per group; "roofline"
 sgemm GFLOP/s NumPy reaches in the same run. Peak memory: the growth of the resident set during
 one forward+backward call, measured in a fresh subprocess per case and library (Linux
 /proc/self/clear_refs), inputs excluded. PyTorch gets its tensors in its own (64-byte aligned)
-memory: on NumPy's buffers its oneDNN kernels are often slower, which would flatter rankconv.
+memory: on NumPy's buffers its oneDNN kernels are often slower, which would flatter rankconv;
+rankconv gets its inputs and output gradients in memory aligned as its own ops allocate it.
 PyTorch's forward is the faster of its `no_grad` forward and its autograd-recording forward (the
 `no_grad` path is up to 3× slower for some of these convolutions in torch 2.13).
 PyTorch has no 4-D convolution: the rank-4 case compares with the fastest way there, one Conv3D
@@ -261,9 +262,20 @@ def _pool_output(case: Case) -> tuple:
     )
 
 
+def _own_memory(array):
+    """`array` copied into memory as rankconv's own ops allocate it (`conv_common.empty`: 64-byte
+    aligned), as PyTorch gets its tensors in its own: in a model, a layer's input is the previous
+    layer's output, and its output gradient the next layer's input gradient."""
+    from rankconv.ops import conv_common
+
+    copy = conv_common.empty(array.shape, array.dtype)
+    copy[...] = array
+    return copy
+
+
 def arrays(case: Case):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    x = _own_memory(rng.standard_normal(case.x_shape, dtype=np.float32))
     if case.kind in ("max_pool", "average_pool"):
         return x, None
     if case.kind == "mobilenet":
@@ -290,7 +302,7 @@ def _rankconv_pool_functions(case: Case, x):
     pool = ops.max_pool if case.kind == "max_pool" else ops.average_pool
     args = (case.kernel_shape, case.strides, case.padding)
     y = pool(x, *args)
-    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+    g = _own_memory(np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32))
     # the VJP as the training loop calls it: (output gradient, output, input, arguments)
     return (lambda: pool(x, *args)), (lambda: pool.vjp(g, pool(x, *args), x, *args))
 
@@ -304,7 +316,7 @@ def _rankconv_mobilenet_functions(case: Case, x, weights):
         return conv(h2, w2), (h1, h2)
 
     y, _ = forward()
-    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+    g = _own_memory(np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32))
 
     def forward_backward():
         _, (h1, h2) = forward()
@@ -326,7 +338,7 @@ def _rankconv_family_functions(case: Case, x, w):
             return ops.conv_transpose(x, w, case.strides, case.padding)
 
         y = forward()
-        g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+        g = _own_memory(np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32))
 
         def forward_backward():
             forward()
@@ -340,7 +352,7 @@ def _rankconv_family_functions(case: Case, x, w):
         return ops.conv(spread, wp), spread
 
     y, _ = separable()
-    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+    g = _own_memory(np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32))
 
     def separable_backward():
         _, spread = separable()
@@ -368,7 +380,7 @@ def rankconv_functions(case: Case, x, w):
 
     y = forward()
     unrolled.wait_for_builds()  # time the kernel this shape ends up with (`ops.unrolled`)
-    g = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
+    g = _own_memory(np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32))
 
     def forward_backward():
         inputs, h = [], x
