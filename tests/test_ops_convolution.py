@@ -290,16 +290,22 @@ def test_a_first_layer_never_computes_its_input_gradient(monkeypatch):
     assert (True, False) in asked  # the second convolution of a traced input with a constant kernel
 
 
-# Shapes large enough for the compiled kernels' register blocks (16 channels or filters times 8
-# outputs along the last axis), with channels, filters and outputs left over beside the blocks,
-# padding, strides and dilations: the blocks and the cell-by-cell remainder must agree with the
-# reference everywhere.
+# Shapes large enough for the compiled kernels' register blocks (16 channels or filters times 4
+# outputs along the last axis; depthwise also 64 or 16 channels of one cell at a padded line's
+# ends), with channels, filters and outputs left over beside the blocks, padding, strides and
+# dilations, lines shorter than the kernel: the blocks and the cell-by-cell remainder must agree
+# with the reference everywhere.
 BLOCKED_CASES = [
     # (algorithm, x shape, kernel shape, strides, dilation, padding)
     ("depthwise_kernel", (2, 4, 29, 35), (3, 3, 1, 35), 1, 1, "same"),
     ("depthwise_kernel", (2, 5, 40, 32), (5, 5, 1, 32), (1, 2), (1, 2), "same"),
     ("depthwise_kernel", (3, 45, 16), (4, 1, 16), 1, 3, "causal"),
     ("depthwise_kernel", (1, 3, 4, 23, 17), (2, 2, 3, 1, 17), 1, 1, "valid"),
+    ("depthwise_kernel", (2, 6, 21, 83), (3, 3, 1, 83), 1, 1, "same"),  # 64 wide + 16 + 3 channels
+    ("depthwise_kernel", (2, 7, 19, 83), (5, 5, 1, 83), 2, 1, "same"),
+    ("depthwise_kernel", (2, 5, 13, 64), (3, 3, 1, 64), 1, (1, 3), "same"),
+    ("depthwise_kernel", (2, 6, 2, 80), (3, 5, 1, 80), 1, 1, "same"),  # every cell an edge cell
+    ("depthwise_kernel", (1, 9, 17, 128), (3, 3, 1, 128), 2, 1, "valid"),
     ("direct_kernel", (3, 12, 30, 1), (3, 3, 1, 37), 1, 1, "valid"),
     ("direct_kernel", (2, 9, 27, 3), (3, 3, 3, 32), 2, 1, "same"),
     ("direct_kernel", (2, 7, 33, 4), (2, 3, 2, 34), 1, (2, 2), "same"),  # 2 groups of 17 filters

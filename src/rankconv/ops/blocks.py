@@ -12,6 +12,7 @@ from rankconv.ops.rank3 import _tap_range
 
 DEPTHWISE_LANES = 16
 DEPTHWISE_OUTPUTS = 4
+DEPTHWISE_WIDE_LANES = 64
 DIRECT_LANES = 16
 DIRECT_OUTPUTS = 4
 
@@ -19,10 +20,10 @@ DIRECT_OUTPUTS = 4
 
 
 @inline_kernel
-def depthwise_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, zero):
-    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 4 cells) and
-    channels [0, channels) (a multiple of 16) of a depthwise convolution with depth multiplier
-    1: x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
+def depthwise_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, c_first, c_last, zero):
+    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 4 cells, all interior) and channels
+    [c_first, c_last) (a multiple of 16) of a depthwise convolution with depth multiplier 1:
+    x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2 = x.shape[1], x.shape[2]
     K1, K2, K3 = w.shape[0], w.shape[1], w.shape[2]
@@ -31,7 +32,7 @@ def depthwise_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
     first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
     line = y[n, o1, o2]
     for o3 in range(o3_first, o3_last, 4):
-        for c0 in range(0, channels, 16):
+        for c0 in range(c_first, c_last, 16):
             a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
             a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
             a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = a2_12 = a2_13 = a2_14 = a2_15 = zero
@@ -184,26 +185,27 @@ def depthwise_line_4(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
 
 
 @inline_kernel
-def depthwise_line_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, zero):
-    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (a multiple of 1 cells) and
-    channels [0, channels) (a multiple of 16) of a depthwise convolution with depth multiplier
-    1: x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
+def depthwise_line_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, c_first, c_last, zero):
+    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (any cells, padded ends included) and channels
+    [c_first, c_last) (a multiple of 16) of a depthwise convolution with depth multiplier 1:
+    x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
-    D1, D2 = x.shape[1], x.shape[2]
+    D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
     K1, K2, K3 = w.shape[0], w.shape[1], w.shape[2]
     us = np.uint64(s3)  # unsigned indices: no negative-index wraparound in the hot loop
     first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
     first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
     line = y[n, o1, o2]
     for o3 in range(o3_first, o3_last, 1):
-        for c0 in range(0, channels, 16):
+        first3, last3 = _tap_range(o3 * s3 - lo3, d3, K3, D3)
+        for c0 in range(c_first, c_last, 16):
             a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
             for t1 in range(first1, last1):
                 i1 = o1 * s1 + t1 * d1 - lo1
                 for t2 in range(first2, last2):
                     i2 = o2 * s2 + t2 * d2 - lo2
                     plane = x[n, i1, i2]
-                    for t3 in range(K3):
+                    for t3 in range(first3, last3):
                         ub = np.uint64(o3 * s3 + t3 * d3 - lo3)
                         wr = w[t1, t2, t3, c0 : c0 + 16]
                         xr = plane[ub + np.uint64(0) * us, c0 : c0 + 16]
@@ -241,6 +243,163 @@ def depthwise_line_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, channels, 
             out[13] = a0_13
             out[14] = a0_14
             out[15] = a0_15
+
+
+@inline_kernel
+def depthwise_wide_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, c_first, c_last, zero):
+    """Outputs (n, o1, o2, o3) for o3 in [o3_first, o3_last) (any cells, padded ends included) and channels
+    [c_first, c_last) (a multiple of 64) of a depthwise convolution with depth multiplier 1:
+    x (N, D1, D2, D3, C), w (K1, K2, K3, C), y like x."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
+    K1, K2, K3 = w.shape[0], w.shape[1], w.shape[2]
+    us = np.uint64(s3)  # unsigned indices: no negative-index wraparound in the hot loop
+    first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
+    first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
+    line = y[n, o1, o2]
+    for o3 in range(o3_first, o3_last, 1):
+        first3, last3 = _tap_range(o3 * s3 - lo3, d3, K3, D3)
+        for c0 in range(c_first, c_last, 64):
+            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = a0_16 = a0_17 = a0_18 = a0_19 = a0_20 = a0_21 = a0_22 = a0_23 = a0_24 = a0_25 = a0_26 = a0_27 = a0_28 = a0_29 = a0_30 = a0_31 = a0_32 = a0_33 = a0_34 = a0_35 = a0_36 = a0_37 = a0_38 = a0_39 = a0_40 = a0_41 = a0_42 = a0_43 = a0_44 = a0_45 = a0_46 = a0_47 = a0_48 = a0_49 = a0_50 = a0_51 = a0_52 = a0_53 = a0_54 = a0_55 = a0_56 = a0_57 = a0_58 = a0_59 = a0_60 = a0_61 = a0_62 = a0_63 = zero
+            for t1 in range(first1, last1):
+                i1 = o1 * s1 + t1 * d1 - lo1
+                for t2 in range(first2, last2):
+                    i2 = o2 * s2 + t2 * d2 - lo2
+                    plane = x[n, i1, i2]
+                    for t3 in range(first3, last3):
+                        ub = np.uint64(o3 * s3 + t3 * d3 - lo3)
+                        wr = w[t1, t2, t3, c0 : c0 + 64]
+                        xr = plane[ub + np.uint64(0) * us, c0 : c0 + 64]
+                        a0_0 += xr[0] * wr[0]
+                        a0_1 += xr[1] * wr[1]
+                        a0_2 += xr[2] * wr[2]
+                        a0_3 += xr[3] * wr[3]
+                        a0_4 += xr[4] * wr[4]
+                        a0_5 += xr[5] * wr[5]
+                        a0_6 += xr[6] * wr[6]
+                        a0_7 += xr[7] * wr[7]
+                        a0_8 += xr[8] * wr[8]
+                        a0_9 += xr[9] * wr[9]
+                        a0_10 += xr[10] * wr[10]
+                        a0_11 += xr[11] * wr[11]
+                        a0_12 += xr[12] * wr[12]
+                        a0_13 += xr[13] * wr[13]
+                        a0_14 += xr[14] * wr[14]
+                        a0_15 += xr[15] * wr[15]
+                        a0_16 += xr[16] * wr[16]
+                        a0_17 += xr[17] * wr[17]
+                        a0_18 += xr[18] * wr[18]
+                        a0_19 += xr[19] * wr[19]
+                        a0_20 += xr[20] * wr[20]
+                        a0_21 += xr[21] * wr[21]
+                        a0_22 += xr[22] * wr[22]
+                        a0_23 += xr[23] * wr[23]
+                        a0_24 += xr[24] * wr[24]
+                        a0_25 += xr[25] * wr[25]
+                        a0_26 += xr[26] * wr[26]
+                        a0_27 += xr[27] * wr[27]
+                        a0_28 += xr[28] * wr[28]
+                        a0_29 += xr[29] * wr[29]
+                        a0_30 += xr[30] * wr[30]
+                        a0_31 += xr[31] * wr[31]
+                        a0_32 += xr[32] * wr[32]
+                        a0_33 += xr[33] * wr[33]
+                        a0_34 += xr[34] * wr[34]
+                        a0_35 += xr[35] * wr[35]
+                        a0_36 += xr[36] * wr[36]
+                        a0_37 += xr[37] * wr[37]
+                        a0_38 += xr[38] * wr[38]
+                        a0_39 += xr[39] * wr[39]
+                        a0_40 += xr[40] * wr[40]
+                        a0_41 += xr[41] * wr[41]
+                        a0_42 += xr[42] * wr[42]
+                        a0_43 += xr[43] * wr[43]
+                        a0_44 += xr[44] * wr[44]
+                        a0_45 += xr[45] * wr[45]
+                        a0_46 += xr[46] * wr[46]
+                        a0_47 += xr[47] * wr[47]
+                        a0_48 += xr[48] * wr[48]
+                        a0_49 += xr[49] * wr[49]
+                        a0_50 += xr[50] * wr[50]
+                        a0_51 += xr[51] * wr[51]
+                        a0_52 += xr[52] * wr[52]
+                        a0_53 += xr[53] * wr[53]
+                        a0_54 += xr[54] * wr[54]
+                        a0_55 += xr[55] * wr[55]
+                        a0_56 += xr[56] * wr[56]
+                        a0_57 += xr[57] * wr[57]
+                        a0_58 += xr[58] * wr[58]
+                        a0_59 += xr[59] * wr[59]
+                        a0_60 += xr[60] * wr[60]
+                        a0_61 += xr[61] * wr[61]
+                        a0_62 += xr[62] * wr[62]
+                        a0_63 += xr[63] * wr[63]
+            uo = np.uint64(o3)
+            out = line[uo + np.uint64(0), c0 : c0 + 64]
+            out[0] = a0_0
+            out[1] = a0_1
+            out[2] = a0_2
+            out[3] = a0_3
+            out[4] = a0_4
+            out[5] = a0_5
+            out[6] = a0_6
+            out[7] = a0_7
+            out[8] = a0_8
+            out[9] = a0_9
+            out[10] = a0_10
+            out[11] = a0_11
+            out[12] = a0_12
+            out[13] = a0_13
+            out[14] = a0_14
+            out[15] = a0_15
+            out[16] = a0_16
+            out[17] = a0_17
+            out[18] = a0_18
+            out[19] = a0_19
+            out[20] = a0_20
+            out[21] = a0_21
+            out[22] = a0_22
+            out[23] = a0_23
+            out[24] = a0_24
+            out[25] = a0_25
+            out[26] = a0_26
+            out[27] = a0_27
+            out[28] = a0_28
+            out[29] = a0_29
+            out[30] = a0_30
+            out[31] = a0_31
+            out[32] = a0_32
+            out[33] = a0_33
+            out[34] = a0_34
+            out[35] = a0_35
+            out[36] = a0_36
+            out[37] = a0_37
+            out[38] = a0_38
+            out[39] = a0_39
+            out[40] = a0_40
+            out[41] = a0_41
+            out[42] = a0_42
+            out[43] = a0_43
+            out[44] = a0_44
+            out[45] = a0_45
+            out[46] = a0_46
+            out[47] = a0_47
+            out[48] = a0_48
+            out[49] = a0_49
+            out[50] = a0_50
+            out[51] = a0_51
+            out[52] = a0_52
+            out[53] = a0_53
+            out[54] = a0_54
+            out[55] = a0_55
+            out[56] = a0_56
+            out[57] = a0_57
+            out[58] = a0_58
+            out[59] = a0_59
+            out[60] = a0_60
+            out[61] = a0_61
+            out[62] = a0_62
+            out[63] = a0_63
 
 
 @inline_kernel

@@ -26,8 +26,9 @@ from rankconv.ops.rank3 import _cell
 
 @kernel
 def _interior(O3, D3, K3, s3, d3, lo3):
-    """The outputs [first, last) of the last axis whose every tap lands inside the input."""
-    first = max(0, (lo3 + s3 - 1) // s3)
+    """The outputs [first, last) of the last axis whose every tap lands inside the input (an empty
+    range within [0, O3] where there are none)."""
+    first = min(O3, max(0, (lo3 + s3 - 1) // s3))
     reach = D3 - 1 + lo3 - (K3 - 1) * d3
     last = min(O3, reach // s3 + 1) if reach >= 0 else 0
     return first, max(first, last)
@@ -35,9 +36,12 @@ def _interior(O3, D3, K3, s3, d3, lo3):
 
 @kernel
 def depthwise_forward(x, w, y, geometry, m, r0, r1):
-    """Output rows [r0, r1). With depth multiplier 1 and an undilated last axis, the interior of
-    each output line runs in register blocks (`blocks.depthwise_line_8`, then `_1`); the cells and channels
-    left over, and every other case, accumulate one cell at a time."""
+    """Output rows [r0, r1). With depth multiplier 1 and no input dilation, each output line runs in
+    register blocks: its interior in blocks of cells (`blocks.depthwise_line_4`), its other cells
+    (padded ends included) one at a time, `DEPTHWISE_WIDE_LANES` channels at once where there are
+    as many (`depthwise_wide_1`, enough independent sums to keep the vector units busy), else
+    `DEPTHWISE_LANES` (`depthwise_line_1`). The channels beyond a multiple of `DEPTHWISE_LANES`,
+    and every other case, accumulate one cell at a time here."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3, C = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     O1, O2, O3, F = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
@@ -45,21 +49,23 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
     lanes, outputs = blocks.DEPTHWISE_LANES, blocks.DEPTHWISE_OUTPUTS
     acc = np.zeros(F, dtype=y.dtype)
     zero = acc[0]
-    blocked_channels, first, last = 0, 0, 0
+    blocked, wide, first, last = 0, 0, 0, 0
     if m == 1 and f1 == 1 and f2 == 1 and f3 == 1 and C >= lanes:
-        blocked_channels = C - C % lanes
+        blocked = C - C % lanes
+        wide = C - C % blocks.DEPTHWISE_WIDE_LANES
         first, last = _interior(O3, D3, K3, s3, d3, lo3)
     middle = first + (last - first) // outputs * outputs  # [first, middle) in blocks of `outputs`
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
-            if blocked_channels:
-                blocks.depthwise_line_4(x, w, y, geometry, n, o1, o2, first, middle, blocked_channels, zero)
-                blocks.depthwise_line_1(x, w, y, geometry, n, o1, o2, middle, last, blocked_channels, zero)
+            if blocked:
+                blocks.depthwise_line_4(x, w, y, geometry, n, o1, o2, first, middle, 0, blocked, zero)
+                for o3_from, o3_to in ((0, first), (middle, O3)):
+                    blocks.depthwise_wide_1(x, w, y, geometry, n, o1, o2, o3_from, o3_to, 0, wide, zero)
+                    blocks.depthwise_line_1(x, w, y, geometry, n, o1, o2, o3_from, o3_to, wide, blocked, zero)
+            if blocked == F:
+                continue
             for o3 in range(O3):
-                c_from = blocked_channels if first <= o3 < last else 0
-                if c_from == F:
-                    continue
                 acc[:] = 0
                 for t1 in range(K1):
                     i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
@@ -76,7 +82,11 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
                             if m == 1:
                                 # slices, so the loop index starts at 0: numba then knows it is not
                                 # negative and LLVM vectorises the loop
-                                cells, weights, sums = x[n, i1, i2, i3, c_from:], w[t1, t2, t3, c_from:], acc[c_from:]
+                                cells, weights, sums = (
+                                    x[n, i1, i2, i3, blocked:],
+                                    w[t1, t2, t3, blocked:],
+                                    acc[blocked:],
+                                )
                                 for c in range(sums.size):
                                     sums[c] += cells[c] * weights[c]
                             else:
@@ -84,7 +94,7 @@ def depthwise_forward(x, w, y, geometry, m, r0, r1):
                                     v = x[n, i1, i2, i3, c]
                                     for j in range(m):
                                         acc[c * m + j] += v * w[t1, t2, t3, c * m + j]
-                y[n, o1, o2, o3, c_from:] = acc[c_from:]
+                y[n, o1, o2, o3, blocked:] = acc[blocked:]
 
 
 @kernel
@@ -213,7 +223,7 @@ def _direct_lines(x, w, y, geometry, groups, r0, r1):
 def direct_forward(x, w, y, geometry, groups, r0, r1):
     """Output rows [r0, r1). Where each group has at least a block of filters and the last axis is
     not input-dilated, the interior of each output line runs in register blocks
-    (`blocks.direct_line_8`, then `_1`) and the cells and filters left over one cell at a time; otherwise
+    (`blocks.direct_line_4`, then `_1`) and the cells and filters left over one cell at a time; otherwise
     line by line (`_direct_lines`)."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3 = x.shape[1], x.shape[2], x.shape[3]
