@@ -10,7 +10,7 @@ import pytest
 import threadpoolctl
 
 from rankconv import optimizers
-from rankconv.ops import conv_common, conv_general, conv_general_vjp, im2col, planner
+from rankconv.ops import conv_common, conv_general, conv_general_vjp, im2col, jit, planner
 from rankconv.ops.autodiff import RowSparse, Variable
 
 from reference import reference_conv
@@ -211,13 +211,24 @@ def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
             assert not array.any()
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "col2im", "implicit_gemm", "depthwise_kernel", "direct_kernel"])
+def test_aligned_arrays_refuse_negative_dimensions():
+    with pytest.raises(ValueError, match="shape"):
+        conv_common.empty((2, -1), np.float32)
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["im2col", "col2im", "implicit_gemm", "depthwise_kernel", "direct_kernel", "direct", "fft"]
+)
 def test_convolution_outputs_and_gradients_are_aligned(algorithm):
     # each layer's output is the next one's input: the compiled kernels' vector loads then stay
     # within cache lines
+    if algorithm.endswith("_kernel") and not jit.enabled():
+        pytest.skip(f"{algorithm}: {jit.unavailable_reason()}")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 1, 4) if algorithm == "depthwise_kernel" else (3, 3, 4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 4) if algorithm in ("depthwise_kernel", "direct") else (3, 3, 4, 5)).astype(
+        np.float32
+    )
     kwargs = dict(padding=((1, 1), (1, 1)))
     with planner.conv_algorithm(algorithm):
         y = conv_general(x, w, **kwargs)

@@ -143,7 +143,7 @@ def _cols(call: common.ConvCall, samples: int, name: str = "col2im.cols") -> np.
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     if 0 in call.output_shape or x.size == 0:
-        return np.zeros(call.output_shape, dtype=call.dtype)
+        return common.zeros(call.output_shape, call.dtype)
     matrix = _kernel_matrix(kernel.astype(call.dtype, copy=False), call)
     compiled = _compiled(call)
     taps = None if compiled else list(_taps(call))

@@ -314,8 +314,12 @@ ALIGNMENT = 64
 
 
 def _aligned(shape, dtype, fill) -> np.ndarray:
+    """A view of a slightly larger byte buffer, starting on an ALIGNMENT-byte boundary. The view
+    does not own its data (`ndarray.resize` refuses it); everything else treats it as any array."""
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape: expected non-negative dimensions, received {shape}")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = fill(nbytes + ALIGNMENT, dtype=np.uint8)
     start = -raw.ctypes.data % ALIGNMENT

@@ -69,7 +69,7 @@ def _tiled(weights, call: common.ConvCall):
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     channels, multiplier = call.channels, call.filters // call.channels
     weights = _tiled(kernel.reshape(call.taps, channels, multiplier), call)
-    y = np.empty((call.batch, *call.output_spatial, channels, multiplier), dtype=call.dtype)
+    y = common.empty((call.batch, *call.output_spatial, channels, multiplier), call.dtype)
 
     def work(start, stop):
         x_padded = _padded(x[start:stop], call)
@@ -93,7 +93,7 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     weights = kernel.reshape(call.taps, channels, multiplier)
     tiles = _tiled(weights, call)
     grad = grad.reshape(call.batch, *call.output_spatial, channels, multiplier)
-    dx = np.empty(x.shape, dtype=call.dtype)
+    dx = common.empty(x.shape, call.dtype)
 
     def work(start, stop):
         """Fills dx for the chunk; returns the chunk's kernel gradient."""

@@ -136,7 +136,7 @@ def _chunks(call: common.ConvCall, grid, backward: bool):
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     grid = _grid(call)
-    y = np.empty(call.output_shape, dtype=call.dtype)
+    y = common.empty(call.output_shape, call.dtype)
     spectra = _KernelSpectra(kernel, call, grid)
     for start, stop in _chunks(call, grid, backward=False):
         x_padded = common.pad(common.dilate(x[start:stop], call.lhs_dilation), call.pairs)
@@ -154,7 +154,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
 def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     # computes both gradients whatever is `wanted` (the planner drops the other)
     grid = _grid(call)
-    dx = np.empty(x.shape, dtype=call.dtype)
+    dx = common.empty(x.shape, call.dtype)
     d_kernel = np.zeros(kernel.shape, dtype=call.dtype)
     half = (*grid[:-1], grid[-1] // 2 + 1)
     taps = tuple(slice(0, span, d) for span, d in zip(call.spans, call.rhs_dilation))

@@ -441,7 +441,7 @@ def _average_pool(inputs, pool_size, strides=None, padding="valid", data_format=
         y = _pool_compiled(kernels.average_pool_forward, xl, pool_size, strides, pairs, out, *counts)
         return _from_channels_last(y, data_format)
     padded = _padded(xl, pairs, 0)
-    y = np.zeros((x.shape[0], *out, xl.shape[-1]), dtype=x.dtype)
+    y = common.zeros((x.shape[0], *out, xl.shape[-1]), x.dtype)
     for index in _tap_views(padded, pool_size, strides, out):
         y += padded[index]
     y /= _average_counts(xl.shape, pool_size, strides, pairs, out, x.dtype)
