@@ -4,6 +4,7 @@ threads, forked children, convolutions inside workers, NumPy's error settings, m
 import multiprocessing
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -91,6 +92,39 @@ def test_a_convolution_inside_a_worker_runs_there_instead_of_waiting_for_itself(
     futures = [conv_common._workers().submit(conv_general, x, w) for _ in range(conv_common.THREADS)]
     for future in futures:
         np.testing.assert_allclose(future.result(timeout=30), conv_general(x, w), rtol=1e-5)
+
+
+def test_the_calling_thread_takes_tasks_too_and_nested_calls_run_where_they_are(monkeypatch):
+    monkeypatch.setattr(conv_common, "THREADS", 2)
+    ran = []
+
+    def work(task):
+        time.sleep(0.01)  # long enough that both threads take tasks
+        inner = conv_common.run_parallel(lambda t: threading.current_thread().name, range(3))
+        ran.append((task, threading.current_thread().name, inner))
+        return task * task
+
+    assert conv_common.run_parallel(work, range(6)) == [t * t for t in range(6)]
+    assert sorted(task for task, _, _ in ran) == list(range(6))
+    names = {name for _, name, _ in ran}
+    assert threading.current_thread().name in names and any(n.startswith(conv_common.WORKER_PREFIX) for n in names)
+    assert all(inner == [name] * 3 for _, name, inner in ran)  # nested: one thread, one after another
+    assert not conv_common._in_worker()  # the caller's flag is cleared after its share
+
+
+def test_a_task_error_is_raised_after_every_task_has_stopped(monkeypatch):
+    monkeypatch.setattr(conv_common, "THREADS", 2)
+    finished = []
+
+    def work(task):
+        if task == 0:
+            raise RuntimeError("task 0 failed")
+        time.sleep(0.02)
+        finished.append(task)
+
+    with pytest.raises(RuntimeError, match="task 0 failed"):
+        conv_common.run_parallel(work, range(4))
+    assert sorted(finished) == [1, 2, 3]  # no task still running when the call raised
 
 
 def test_numpy_error_settings_reach_the_worker_threads(monkeypatch):
