@@ -27,3 +27,12 @@ def torch():
     module = require("torch")
     module.set_num_threads(2)
     return module
+
+
+def without_onednn():
+    """A block in which PyTorch convolves with its own kernels instead of oneDNN's. PyTorch 2.13's
+    oneDNN path gets some 3-D convolutions wrong: a one-channel input whose channels-first view
+    comes from a channels-last array (as Keras's torch backend makes it), cubic 3×3×3, stride 2 on
+    the last axis, batch 2 or more (`test_pytorch_onednn_conv3d_bug_is_known`). Float64 loop
+    references agree with rankconv there."""
+    return torch().backends.mkldnn.flags(enabled=False)

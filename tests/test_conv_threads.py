@@ -21,6 +21,14 @@ def blas_threads():
     return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
 
 
+def numpy_blas_threads():
+    # the BLAS NumPy links (rankconv's products run on it); a BLAS loaded later by another package
+    # (SciPy's own OpenBLAS, say) is not rankconv's to limit
+    libraries = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+    numpy_own = [info for info in libraries if "numpy" in info["filepath"]]
+    return [info["num_threads"] for info in numpy_own or libraries]
+
+
 def test_overlapping_single_threaded_blocks_restore_the_thread_count():
     before = blas_threads()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
@@ -282,3 +290,61 @@ def test_transposed_convolution_phases_match_the_reference(dilation):
     expected = reference_conv(x, w, padding=kwargs["padding"], dilation=(1, 2), lhs_dilation=(dilation, 2))
     np.testing.assert_allclose(got, expected, atol=1e-10)
     assert dx.shape == x.shape and dw.shape == w.shape
+
+
+@pytest.mark.parametrize("threads, min_flops", [(1, 0), (2, 0), (2, 10**12)])
+@pytest.mark.parametrize("shapes", [((37, 19), (19, 11)), ((1, 8), (8, 5)), ((0, 4), (4, 3)), ((6, 0), (0, 2))])
+def test_matmul_equals_numpy_on_either_path_and_is_aligned(monkeypatch, threads, min_flops, shapes):
+    monkeypatch.setattr(conv_common, "THREADS", threads)
+    monkeypatch.setattr(conv_common, "PARALLEL_MATMUL_FLOPS", min_flops)
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    product = conv_common.matmul(a, b)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    assert product.shape == expected.shape and product.dtype == np.float32
+    np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-5)
+    assert product.size == 0 or product.ctypes.data % conv_common.ALIGNMENT == 0
+
+
+def test_matmul_of_mixed_or_integer_arrays_keeps_numpys_result_type():
+    a, b = np.arange(6).reshape(2, 3), np.ones((3, 2), np.float64)
+    assert conv_common.matmul(a, a.T).dtype == (a @ a.T).dtype
+    assert conv_common.matmul(a.astype(np.float32), b).dtype == np.float64
+
+
+def test_a_matmul_split_over_threads_runs_blas_single_threaded_in_every_part(monkeypatch):
+    monkeypatch.setattr(conv_common, "THREADS", 2)
+    monkeypatch.setattr(conv_common, "PARALLEL_MATMUL_FLOPS", 0)
+    seen, real = [], np.matmul
+
+    def spying(a, b, **kwargs):
+        seen.append((threading.current_thread().name, numpy_blas_threads()))
+        return real(a, b, **kwargs)
+
+    monkeypatch.setattr(conv_common.np, "matmul", spying)
+    a, b = np.ones((64, 8), np.float32), np.ones((8, 4), np.float32)
+    np.testing.assert_array_equal(conv_common.matmul(a, b), np.full((64, 4), 8, np.float32))
+    assert len(seen) == 2 and all(set(counts) == {1} for _, counts in seen)
+
+
+@pytest.mark.skipif(max(numpy_blas_threads(), default=1) < 2, reason="NumPy's BLAS runs single-threaded here already")
+def test_training_and_predicting_run_blas_single_threaded_and_restore_it_after(monkeypatch):
+    from rankconv import layers, models
+
+    monkeypatch.setattr(conv_common, "THREADS", 2)
+    before, seen = blas_threads(), []
+
+    class Spy(layers.Layer):
+        def call(self, inputs):
+            seen.append(numpy_blas_threads())
+            return inputs
+
+    model = models.Sequential([layers.Input((4,)), Spy(), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 4), np.float32), np.zeros((8, 1), np.float32)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y))
+    model.predict(x, batch_size=4, verbose=0)
+    model.predict_on_batch(x)
+    model.evaluate(x, y, verbose=0)
+    assert len(seen) >= 7 and all(set(counts) == {1} for counts in seen)
+    assert blas_threads() == before

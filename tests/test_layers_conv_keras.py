@@ -3,12 +3,13 @@ shapes and configs as rankconv's, and each side's config builds the other's laye
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rankconv import layers
 
 from oracles import keras as _keras
+from oracles import without_onednn
 
 keras = _keras()
 
@@ -78,8 +79,12 @@ def _normalise(value):
     return value
 
 
+_ONEDNN_BUG = {"kernel_size": (1, 1, 2), "strides": (1, 1, 2), "padding": "valid", "data_format": "channels_last"}
+
+
 @settings(max_examples=60)
 @given(case=layer_configs(), seed=st.integers(0, 2**16))
+@example(case=(3, {"filters": 1, **_ONEDNN_BUG, "use_bias": False}, (3, 3, 3, 3, 1)), seed=0)
 def test_same_weights_same_outputs_shapes_and_configs(case, seed):
     rank, config, input_shape = case
     name = KERAS_CLASSES[rank]
@@ -93,7 +98,8 @@ def test_same_weights_same_outputs_shapes_and_configs(case, seed):
     weights = [rng.standard_normal(w.shape).astype(np.float32) for w in ours.weights]
     ours.set_weights(weights)
     theirs.set_weights(weights)
-    expected = keras.ops.convert_to_numpy(theirs(x))
+    with without_onednn():  # see there: a PyTorch bug
+        expected = keras.ops.convert_to_numpy(theirs(x))
     got = ours(x)
     assert got.shape == expected.shape
     assert ours.compute_output_shape(input_shape) == tuple(theirs.compute_output_shape(input_shape))

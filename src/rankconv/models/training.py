@@ -31,6 +31,7 @@ import numpy as np
 from rankconv import losses as losses_module
 from rankconv import ops, utils
 from rankconv.ops.autodiff import GradientTape, training_claim
+from rankconv.ops.conv_common import products_on_workers
 
 # Guards every model's record of the threads training it and running inference on it.
 _usage_lock = threading.Lock()
@@ -288,17 +289,23 @@ class Trainer:
 
     def _train_step(self, x, y, sample_weight=None):
         variables = self.trainable_weights
-        with GradientTape(variables) as tape:
-            y_pred = self(_unwrap(x), training=True)
-            loss = self._total_loss(y, y_pred, sample_weight)
-        grads = tape.gradient(loss, sparse_rows=True)
-        self.optimizer.apply(grads, variables)
+        with products_on_workers():  # one thread budget for the step (see there)
+            with GradientTape(variables) as tape:
+                y_pred = self(_unwrap(x), training=True)
+                loss = self._total_loss(y, y_pred, sample_weight)
+            grads = tape.gradient(loss, sparse_rows=True)
+            self.optimizer.apply(grads, variables)
         return float(ops.convert_to_numpy(loss)), ops.convert_to_numpy(y_pred)
 
     def _test_step(self, x, y, sample_weight=None):
-        y_pred = self(_unwrap(x), training=False)
-        loss = self._total_loss(y, y_pred, sample_weight)
+        with products_on_workers():
+            y_pred = self(_unwrap(x), training=False)
+            loss = self._total_loss(y, y_pred, sample_weight)
         return float(ops.convert_to_numpy(loss)), ops.convert_to_numpy(y_pred)
+
+    def _predict_batch(self, x):
+        with products_on_workers():
+            return np.asarray(ops.convert_to_numpy(self(_unwrap(x), training=False)))
 
     def _update_metrics(self, loss_tracker, loss, count, y, y_pred, sample_weight):
         loss_tracker.update_state(loss, sample_weight=count)
@@ -627,18 +634,14 @@ class Trainer:
         if isinstance(x, utils.PyDataset):
             _refuse_with_dataset("predict", batch_size=batch_size)
             with self._inference_scope("predict"):
-                outputs = [
-                    np.asarray(ops.convert_to_numpy(self(_unwrap(self._dataset_batch(x, i)[0]), training=False)))
-                    for i in range(_dataset_length(x))
-                ]
+                outputs = [self._predict_batch(self._dataset_batch(x, i)[0]) for i in range(_dataset_length(x))]
             return np.concatenate(outputs)
         batch_size = self._check_batch_size(batch_size)
         x, _, _, n = self._prepare(x, None, None)
         result = None
         with self._inference_scope("predict"):
             for start in range(0, n, batch_size):
-                batch = self(_unwrap(_take(x, slice(start, start + batch_size))), training=False)
-                batch = np.asarray(ops.convert_to_numpy(batch))
+                batch = self._predict_batch(_take(x, slice(start, start + batch_size)))
                 if result is None:
                     result = np.empty((n, *batch.shape[1:]), dtype=batch.dtype)
                 result[start : start + len(batch)] = batch
@@ -695,4 +698,4 @@ class Trainer:
     def predict_on_batch(self, x):
         x, _, _, _ = self._prepare(x, None, None)
         with self._inference_scope("predict_on_batch"):
-            return np.asarray(ops.convert_to_numpy(self(_unwrap(x), training=False)))
+            return self._predict_batch(x)

@@ -265,6 +265,38 @@ def single_threaded_blas():
                 _take_blas_control()  # leave no thread holding it
 
 
+@contextlib.contextmanager
+def products_on_workers():
+    """A training step or a batch of inference inside: BLAS stays single-threaded and the
+    parallelism is rankconv's worker threads' alone (`run_parallel`; large products split by rows,
+    `matmul`). A BLAS call on several threads leaves its idle threads spinning for a while (about
+    0.1 s for OpenBLAS) before they sleep, and they spin on the cores the workers then need: a
+    step mixing the two ran slower on 2 threads than on 1. Outside, BLAS keeps the thread budget
+    (`set_num_threads`) for the user's own NumPy."""
+    if THREADS == 1 or _in_worker():
+        yield
+        return
+    with single_threaded_blas():
+        yield
+
+
+# Products below this many flops (2·n·k·m) run as one call: splitting them costs more than it saves.
+PARALLEL_MATMUL_FLOPS = 4_000_000
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a @ b` for 2-D arrays, into an aligned array (`empty`). A large product runs on THREADS
+    threads, each multiplying its rows of `a` with BLAS single-threaded, so that it needs no BLAS
+    threads (`products_on_workers`)."""
+    if a.ndim != 2 or b.ndim != 2 or a.dtype.kind != "f" or b.dtype.kind != "f":
+        return np.matmul(a, b)
+    out = empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    if THREADS == 1 or _in_worker() or 2 * a.size * b.shape[1] < PARALLEL_MATMUL_FLOPS:
+        return np.matmul(a, b, out=out)
+    run_parallel(lambda part: np.matmul(a[part], b, out=out[part]), even_slices(a.shape[0], THREADS), blas=True)
+    return out
+
+
 def even_slices(length: int, parts: int) -> list[slice]:
     """[0, length) cut into at most `parts` contiguous slices of near-equal length (none empty)."""
     parts = max(1, min(parts, length))

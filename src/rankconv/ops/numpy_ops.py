@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rankconv.ops import conv_common as common
 from rankconv.ops.autodiff import RowSparse, Tracer, lift, primitive, raw
 
 
@@ -192,8 +193,8 @@ def _matmul_vjp(g, r, a, b):
         g2 = np.expand_dims(g2, -1)
     if b2.ndim == 2:
         # (…, n, k) @ (k, m): fold the batch axes into rows for one product each way
-        da = g2 @ b2.T
-        db = a2.reshape(-1, a2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
+        da = _rows_matmul(g2, b2.T)
+        db = common.matmul(a2.reshape(-1, a2.shape[-1]).T, g2.reshape(-1, g2.shape[-1]))
     else:
         da = g2 @ np.swapaxes(b2, -1, -2)
         db = np.swapaxes(a2, -1, -2) @ g2
@@ -202,7 +203,16 @@ def _matmul_vjp(g, r, a, b):
     return da, db
 
 
-matmul = primitive(np.matmul, _matmul_vjp)
+def _rows_matmul(a, b):
+    """`np.matmul(a, b)`; where `b` is a matrix, `a`'s leading axes folded into rows for one product
+    (split over the worker threads when large: `conv_common.matmul`)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim < 2 or b.ndim != 2:
+        return np.matmul(a, b)
+    return common.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[1])
+
+
+matmul = primitive(_rows_matmul, _matmul_vjp)
 
 
 def _dot(x1, x2):

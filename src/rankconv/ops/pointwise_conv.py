@@ -37,10 +37,10 @@ def _group_slices(call: common.ConvCall):
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     rows = _selected(x, call).reshape(-1, call.channels)  # a view when strides are 1
     weights = kernel.reshape(call.channels_per_group, call.filters)
-    y = common.empty((rows.shape[0], call.filters), call.dtype)
     if call.groups == 1:
-        np.matmul(rows, weights, out=y)
+        y = common.matmul(rows, weights)
     else:
+        y = common.empty((rows.shape[0], call.filters), call.dtype)
         for cin, cout in _group_slices(call):
             y[:, cout] = rows[:, cin] @ weights[:, cout]
     return y.reshape(call.output_shape)
@@ -50,13 +50,17 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     rows = _selected(x, call).reshape(-1, call.channels)
     g = grad.reshape(-1, call.filters)
     weights = kernel.reshape(call.channels_per_group, call.filters)
-    d_rows = common.empty(rows.shape, call.dtype)
-    d_weights = np.empty(weights.shape, dtype=call.dtype)
-    for cin, cout in _group_slices(call):
-        if wanted[0]:
-            d_rows[:, cin] = g[:, cout] @ weights[:, cout].T
-        if wanted[1]:
-            d_weights[:, cout] = rows[:, cin].T @ g[:, cout]
+    if call.groups == 1:  # one product each way (split over the worker threads when large)
+        d_rows = common.matmul(g, weights.T) if wanted[0] else None
+        d_weights = common.matmul(rows.T, g) if wanted[1] else np.zeros(weights.shape, call.dtype)
+    else:
+        d_rows = common.empty(rows.shape, call.dtype)
+        d_weights = np.empty(weights.shape, dtype=call.dtype)
+        for cin, cout in _group_slices(call):
+            if wanted[0]:
+                d_rows[:, cin] = g[:, cout] @ weights[:, cout].T
+            if wanted[1]:
+                d_weights[:, cout] = rows[:, cin].T @ g[:, cout]
     if not wanted[0]:
         return None, d_weights.reshape(kernel.shape)
     if tuple(call.output_spatial) == tuple(x.shape[1:-1]):
