@@ -129,16 +129,23 @@ CONV_CASES = [
 
 
 # Before each timed call in `interleaved_ms`: a pause long enough for the other library's idle
-# threads to stop spinning (OpenBLAS's spin out after ~2^28 cycles, ~0.1 s), then one untimed call
-# that wakes this library's own.
+# threads to stop spinning (OpenBLAS's spin out after ~2^28 cycles, ~0.1 s), then untimed calls for
+# at least TURN_WARM_S. After an idle pause this VM runs the next calls of either library up to 2.5x
+# slower, for about 10-30 ms of work (cores and caches waking: a depthwise 3x3 forward at 1 thread
+# took 4.6, 4.3, 3.6, 2.7, 2.6, 2.5 ms in turn, PyTorch's 4.5, 4.2, 2.6, 1.8, 1.6, 1.5); one
+# untimed call measured that ramp, not the libraries, and favoured the one whose idle threads spin.
 TURN_PAUSE_S = 0.15
+TURN_WARM_S = 0.03
 
 
-def interleaved_ms(functions: dict, repeats: int, warmup: int = 1, pause: float = TURN_PAUSE_S) -> dict:
+def interleaved_ms(
+    functions: dict, repeats: int, warmup: int = 1, pause: float = TURN_PAUSE_S, warm: float = TURN_WARM_S
+) -> dict:
     """name -> median ms of each function, timed in turns (each round: for every function a pause,
-    an untimed call, a timed call; the order reversed every other round), so that the shared
-    machine's slow phases fall on every function alike — a ratio of two medians taken a minute
-    apart moved by 2x here — while neither library runs beside the other's spinning threads."""
+    untimed calls for at least `warm` seconds (one at least), a timed call; the order reversed every
+    other round), so that the shared machine's slow phases fall on every function alike — a ratio
+    of two medians taken a minute apart moved by 2x here — while neither library runs beside the
+    other's spinning threads, and each is timed warm, as in a training loop."""
     for fn in functions.values():
         for _ in range(warmup):
             fn()
@@ -147,7 +154,10 @@ def interleaved_ms(functions: dict, repeats: int, warmup: int = 1, pause: float 
     for round_ in range(repeats):
         for name in names if round_ % 2 == 0 else reversed(names):
             time.sleep(pause)
+            until = time.perf_counter() + warm
             functions[name]()
+            while time.perf_counter() < until:
+                functions[name]()
             start = time.perf_counter()
             functions[name]()
             times[name].append(time.perf_counter() - start)
