@@ -56,3 +56,20 @@ def test_demo_part_two_learns_the_planted_phrases(capsys):
     assert text["example"]["predicted"] == "neg"
     assert main(["demo", "--no-text", "--batch", "1"]) == 0
     assert "Part two" not in capsys.readouterr().out
+
+
+def test_demo_times_its_layers_warm_without_the_first_call():
+    import time
+
+    from rankconv.cli import _warm_seconds
+
+    calls = []
+
+    def call():
+        calls.append(None)
+        if len(calls) == 1:
+            time.sleep(0.3)  # a first call's one-time costs
+        return len(calls)
+
+    result, seconds = _warm_seconds(call, repeats=5)
+    assert result == 6 and len(calls) == 6 and seconds < 0.1
