@@ -348,3 +348,18 @@ def test_training_and_predicting_run_blas_single_threaded_and_restore_it_after(m
     model.evaluate(x, y, verbose=0)
     assert len(seen) >= 7 and all(set(counts) == {1} for counts in seen)
     assert blas_threads() == before
+
+
+@pytest.mark.skipif(max(numpy_blas_threads(), default=1) < 2, reason="NumPy's BLAS runs single-threaded here already")
+def test_a_budget_set_during_a_single_threaded_block_holds_after_it():
+    before = conv_common.get_num_threads()
+    try:
+        with conv_common.single_threaded_blas():
+            conv_common.set_num_threads(1)  # say, from a callback inside fit, or from another thread
+            assert set(numpy_blas_threads()) == {1}
+        assert conv_common.get_num_threads() == 1 and set(numpy_blas_threads()) == {1}  # not the count found on entry
+        with conv_common.single_threaded_blas():
+            conv_common.set_num_threads(2)
+        assert set(numpy_blas_threads()) == {2}
+    finally:
+        conv_common.set_num_threads(before)

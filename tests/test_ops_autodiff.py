@@ -539,3 +539,17 @@ def test_tracer_describes_its_value():
         "len": 2,
         "repr": "Tracer(shape=(2, 3), dtype=float32)",
     }
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape", [((3, 0), (0, 4)), ((2, 3, 0), (0, 4)), ((3, 5), (5, 0)), ((0, 5), (5, 2))]
+)
+def test_matmul_and_its_gradients_with_an_empty_axis_are_numpys(a_shape, b_shape):
+    a, b = np.ones(a_shape, np.float32), np.ones(b_shape, np.float32)
+    np.testing.assert_array_equal(ops.matmul(a, b), np.matmul(a, b))
+    da, db = grad(lambda x, y: ops.sum(ops.matmul(x, y)), argnums=(0, 1))(a, b)
+    # d/da sum(a @ b) = 1 @ b.T; d/db = a.T @ 1 over a's rows: zeros or sums over empty axes
+    rows = int(np.prod(a_shape[:-1]))
+    ones = np.ones((rows, b_shape[1]), np.float32)
+    np.testing.assert_array_equal(da, (ones @ b.T).reshape(a_shape))
+    np.testing.assert_array_equal(db, a.reshape(rows, a_shape[-1]).T @ ones)

@@ -199,20 +199,30 @@ def set_num_threads(threads: int | None = None) -> None:
     algorithms and the compiled kernels, and NumPy's BLAS outside them. None: the default, the
     cores this process may run on (at most 8). Inside the workers BLAS runs single-threaded, so the
     budget is never exceeded by the two together."""
-    global THREADS, _blas_limit
+    global THREADS
     if threads is None:
         threads = _default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"`threads` must be a positive integer or None; received {threads!r}.")
     THREADS = threads
+    global _pending_blas_threads
+    with _blas_lock:
+        if _blas_users:  # a single-threaded block is running: BLAS takes the budget when it ends
+            _pending_blas_threads = threads
+        else:
+            _set_blas_budget(threads)
+
+
+def _set_blas_budget(threads: int) -> None:
+    """BLAS limited to `threads` process-wide (with `_blas_lock` held)."""
+    global _blas_limit
     from threadpoolctl import threadpool_limits
 
-    with _blas_lock:
-        _take_blas_control()
-        if _blas_limit is not None:
-            _blas_limit.restore_original_limits()
-        _blas_limit = threadpool_limits(limits=threads, user_api="blas")
-        _take_blas_control()
+    _take_blas_control()
+    if _blas_limit is not None:
+        _blas_limit.restore_original_limits()
+    _blas_limit = threadpool_limits(limits=threads, user_api="blas")
+    _take_blas_control()
 
 
 def get_num_threads() -> int:
@@ -224,6 +234,7 @@ _blas_lock = threading.Lock()
 _blas_controller = None
 _blas_limiter = None  # the active limit, shared by overlapping calls
 _blas_users = 0
+_pending_blas_threads = None  # a budget set while a single-threaded block ran (`set_num_threads`)
 
 
 def _take_blas_control():
@@ -242,8 +253,9 @@ def _take_blas_control():
 @contextlib.contextmanager
 def single_threaded_blas():
     """BLAS limited to one thread inside the block (process-wide). Overlapping blocks in several
-    threads share one limit: the first sets it, the last restores the thread count found then."""
-    global _blas_controller, _blas_limiter, _blas_users
+    threads share one limit: the first sets it, the last restores the thread count found then (or
+    the budget `set_num_threads` set meanwhile)."""
+    global _blas_controller, _blas_limiter, _blas_users, _pending_blas_threads
     with _blas_lock:
         if _blas_controller is None:
             from threadpoolctl import ThreadpoolController
@@ -263,6 +275,9 @@ def single_threaded_blas():
                 _blas_limiter.restore_original_limits()
                 _blas_limiter = None
                 _take_blas_control()  # leave no thread holding it
+                if _pending_blas_threads is not None:  # not the count found on entry: the new budget
+                    _set_blas_budget(_pending_blas_threads)
+                    _pending_blas_threads = None
 
 
 @contextlib.contextmanager

@@ -194,7 +194,7 @@ def _matmul_vjp(g, r, a, b):
     if b2.ndim == 2:
         # (…, n, k) @ (k, m): fold the batch axes into rows for one product each way
         da = _rows_matmul(g2, b2.T)
-        db = common.matmul(a2.reshape(-1, a2.shape[-1]).T, g2.reshape(-1, g2.shape[-1]))
+        db = common.matmul(_rows(a2).T, _rows(g2))
     else:
         da = g2 @ np.swapaxes(b2, -1, -2)
         db = np.swapaxes(a2, -1, -2) @ g2
@@ -203,13 +203,19 @@ def _matmul_vjp(g, r, a, b):
     return da, db
 
 
+def _rows(a):
+    """`a` as a matrix: its leading axes folded into rows (explicit, so that a zero-length last
+    axis folds too)."""
+    return a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+
+
 def _rows_matmul(a, b):
     """`np.matmul(a, b)`; where `b` is a matrix, `a`'s leading axes folded into rows for one product
     (split over the worker threads when large: `conv_common.matmul`)."""
     a, b = np.asarray(a), np.asarray(b)
-    if a.ndim < 2 or b.ndim != 2:
-        return np.matmul(a, b)
-    return common.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[1])
+    if a.ndim < 2 or b.ndim != 2 or a.shape[-1] != b.shape[0]:
+        return np.matmul(a, b)  # (NumPy's own error for mismatched shapes)
+    return common.matmul(_rows(a), b).reshape(*a.shape[:-1], b.shape[1])
 
 
 matmul = primitive(_rows_matmul, _matmul_vjp)
