@@ -345,9 +345,9 @@ def _workers() -> ThreadPoolExecutor:
 
 def _after_fork_in_child():
     """A forked child inherits the pool without its threads (and possibly held locks): start afresh."""
-    global _pool, _pool_size, _pool_lock, _blas_lock, _blas_limiter, _blas_users
+    global _pool, _pool_size, _pool_lock, _blas_lock, _blas_limiter, _blas_users, _pending_blas_threads
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
-    _blas_lock, _blas_limiter, _blas_users = threading.Lock(), None, 0
+    _blas_lock, _blas_limiter, _blas_users, _pending_blas_threads = threading.Lock(), None, 0, None
     _scratch_buffers.clear()
 
 
