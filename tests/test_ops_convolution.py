@@ -328,6 +328,40 @@ def test_compiled_register_blocks_match_reference(algorithm, x_shape, kernel_sha
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
 
 
+# Depthwise input gradients that run as the forward kernel on the flipped kernel (depth multiplier
+# 1, stride 1: `compiled_conv._flipped_geometry`) and ones that do not (a stride, a multiplier, a low
+# padding beyond the kernel's reach): each must be the forward pass's adjoint, <conv(x), g> =
+# <x, dx(g)>, checked in float64 against the loop reference's forward.
+DEPTHWISE_GRADIENT_CASES = [
+    # (x shape, kernel shape, strides, dilation, padding)
+    ((2, 6, 21, 83), (3, 3, 1, 83), 1, 1, "same"),
+    ((2, 7, 19, 35), (5, 5, 1, 35), 1, 1, "same"),
+    ((2, 5, 13, 64), (3, 3, 1, 64), 1, (1, 3), "same"),
+    ((3, 45, 16), (4, 1, 16), 1, 3, "causal"),
+    ((1, 3, 4, 23, 17), (2, 2, 3, 1, 17), 1, 1, "valid"),
+    ((2, 6, 2, 80), (3, 5, 1, 80), 1, 1, "same"),
+    ((2, 9, 17, 32), (3, 3, 1, 32), 1, 1, ((0, 2), (1, 0))),
+    ((2, 9, 17, 32), (3, 3, 1, 32), 1, 1, ((3, 0), (1, 1))),  # low padding past the kernel: the gather
+    ((2, 9, 17, 32), (3, 3, 1, 32), 2, 1, "same"),  # strided: the gather
+    ((2, 9, 17, 16), (3, 3, 1, 32), 1, 1, "same"),  # depth multiplier 2: the gather
+]
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, strides, dilation, padding", DEPTHWISE_GRADIENT_CASES)
+def test_depthwise_input_gradient_is_the_forward_adjoint(x_shape, kernel_shape, strides, dilation, padding):
+    if not jit.enabled():
+        pytest.skip(f"depthwise_kernel: {jit.unavailable_reason()}")
+    rng = np.random.default_rng(sum(x_shape))
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(kernel_shape)
+    g = rng.standard_normal(reference_conv(x, w, strides, padding, dilation).shape)
+    probe = rng.standard_normal(x_shape)
+    with use_algorithm("depthwise_kernel"):
+        dx, _ = conv_vjp(g, x, w, strides, padding, dilation_rate=dilation, wanted=(True, False))
+    assert dx.shape == x.shape
+    expected = np.sum(g * reference_conv(probe, w, strides, padding, dilation))
+    np.testing.assert_allclose(np.sum(probe * dx), expected, rtol=1e-10)
+
+
 def test_seed_shapes():
     x = np.zeros((2, 600, 300), np.float32)
     assert conv(x, np.zeros((3, 300, 64), np.float32)).shape == (2, 598, 64)
