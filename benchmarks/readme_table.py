@@ -22,7 +22,7 @@ def main(paths):
     by_case = [{row["case"]: row for row in run["conv"]} for run in runs]
     header = "| case | fwd ms | PyTorch fwd ms | ratio | fwd+bwd ms | PyTorch ms | ratio | peak MB ours / PyTorch | algorithm (fwd/bwd) | regret fwd / fwd+bwd |"
     if len(runs) > 1:
-        header += " later runs' ratios |"
+        header += " other runs' ratios |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in runs[0]["conv"]:
         forward, both = row["forward"], row["fwd+bwd"]
