@@ -29,15 +29,14 @@ def _shape(shape) -> str:
 
 
 def _warm_seconds(call, repeats: int = 5):
-    """(result, seconds): the median time of `repeats` calls after one untimed call, so that a
-    first call's one-time costs (starting the worker threads, loading kernels) are not counted."""
-    result = call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
-    return result, sorted(times)[len(times) // 2]
+    """(result, seconds): the median time of `repeats` calls after one untimed call (`median_ms`),
+    so that a first call's one-time costs (starting the worker threads, loading kernels) are not
+    counted; the result of the last call."""
+    from rankconv.bench import median_ms
+
+    results = []
+    seconds = median_ms(lambda: results.append(call()), repeats, warmup=1) / 1e3
+    return results[-1], seconds
 
 
 def run_demo(batch: int = 8, seed: int = 0) -> dict:

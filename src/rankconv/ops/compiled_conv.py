@@ -10,8 +10,8 @@ Both read the input in place — padding, cropping and input dilation are index 
 copy — and compute the input gradient as a gather (each input cell sums over the outputs it
 feeds), so threads never write the same cell; a depthwise call with stride 1 and depth multiplier
 1 has an input gradient that is itself a depthwise convolution (of the output gradient with the
-flipped kernel), and runs it on the forward kernel's register blocks. The kernel gradient is summed per thread, then over
-threads in a fixed order. Kernels in `rankconv.ops.kernels`.
+flipped kernel), and runs it on the forward kernel's register blocks. The kernel gradient is
+summed per thread, then over threads in a fixed order. Kernels in `rankconv.ops.kernels`.
 """
 
 from __future__ import annotations
@@ -87,14 +87,12 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra, input_grad_as_forward=None
         argument = extra(call)
         dx = None
         if wanted[0]:
-            buffer = common.empty(x3.shape, call.dtype)
+            buffer, rows = common.empty(x3.shape, call.dtype), x3.shape[0] * x3.shape[1]
             flipped = _flipped_geometry(call) if input_grad_as_forward is not None else None
             if flipped is not None:
                 w_flipped = np.ascontiguousarray(w[::-1, ::-1, ::-1])
-                rows = x3.shape[0] * x3.shape[1]
                 rank3.run_rows(input_grad_as_forward, rows, g, w_flipped, buffer, flipped, 1, parts=call.threads)
             else:
-                rows = x3.shape[0] * x3.shape[1]
                 rank3.run_rows(input_grad, rows, g, w, buffer, geometry, argument, parts=call.threads)
             dx = buffer.reshape(x.shape)
         if not wanted[1]:

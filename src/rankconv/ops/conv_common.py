@@ -199,13 +199,12 @@ def set_num_threads(threads: int | None = None) -> None:
     algorithms and the compiled kernels, and NumPy's BLAS outside them. None: the default, the
     cores this process may run on (at most 8). Inside the workers BLAS runs single-threaded, so the
     budget is never exceeded by the two together."""
-    global THREADS
+    global THREADS, _pending_blas_threads
     if threads is None:
         threads = _default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"`threads` must be a positive integer or None; received {threads!r}.")
     THREADS = threads
-    global _pending_blas_threads
     with _blas_lock:
         if _blas_users:  # a single-threaded block is running: BLAS takes the budget when it ends
             _pending_blas_threads = threads
