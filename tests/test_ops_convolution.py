@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import rankconv.ops.col2im as col2im
 import rankconv.ops.conv_common as conv_common
 import rankconv.ops.direct_conv as direct_conv
 import rankconv.ops.im2col as im2col
@@ -53,7 +54,10 @@ ALGORITHMS = {
     "direct/one-sample-chunks": ("direct", {direct_conv: {"CHUNK_BYTES": 1}}),
     "pointwise": ("pointwise", {}),
     "col2im": ("col2im", {}),
-    "col2im/one-sample-chunks": ("col2im", {conv_common: {"WORKSPACE_BYTES": 1}}),
+    # compiled: slabs of one input row (mid-sample with rank 3); NumPy: one sample per block
+    "col2im/smallest-blocks": ("col2im", {conv_common: {"WORKSPACE_BYTES": 1}}),
+    # three threads' runs of rows rarely end on a sample's last row: runs start and stop mid-sample
+    "col2im/three-threads-one-row-slabs": ("col2im", {conv_common: {"THREADS": 3}, col2im: {"BLOCK_BYTES": 1}}),
 }
 
 
@@ -362,6 +366,42 @@ def test_depthwise_input_gradient_is_the_forward_adjoint(x_shape, kernel_shape, 
     np.testing.assert_allclose(np.sum(probe * dx), expected, rtol=1e-10)
 
 
+COL2IM_SLAB_CASES = [
+    # (x shape, kernel shape, dilation, padding): rank-3 samples cut into slabs of input rows
+    ((2, 7, 5, 4, 6), (3, 3, 3, 6, 5), 1, "same"),
+    ((3, 6, 4, 3, 4), (3, 2, 2, 4, 4), (2, 1, 1), "valid"),
+    ((1, 9, 3, 3, 3), (4, 1, 2, 3, 2), 1, ((2, 3), (0, 1), (1, 0))),
+    ((2, 5, 4, 4, 5), (2, 3, 3, 5, 5), 1, ((4, 0), (1, 1), (1, 1))),  # output rows no tap reaches
+]
+
+
+@pytest.mark.parametrize("threads, block_bytes", [(1, 1), (2, 1), (3, 1), (2, 3000), (2, 1 << 30)])
+@pytest.mark.parametrize("x_shape, kernel_shape, dilation, padding", COL2IM_SLAB_CASES)
+def test_col2im_slabs_of_rows(x_shape, kernel_shape, dilation, padding, threads, block_bytes, monkeypatch):
+    """col2im's compiled path cuts rank-3 samples into slabs of input rows, and the output rows
+    among the threads anywhere, mid-sample included: the forward pass must equal the float64 loop
+    reference, the input and kernel gradients its adjoint, for every cut."""
+    if not jit.enabled():
+        pytest.skip(f"col2im's slabs are its compiled path: {jit.unavailable_reason()}")
+    monkeypatch.setattr(conv_common, "THREADS", threads)
+    monkeypatch.setattr(col2im, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(sum(x_shape) + threads)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(kernel_shape)
+    expected = reference_conv(x, w, 1, padding, dilation)
+    g, probe_x, probe_w = (
+        rng.standard_normal(expected.shape),
+        rng.standard_normal(x_shape),
+        rng.standard_normal(w.shape),
+    )
+    with use_algorithm("col2im"):
+        y = conv(x, w, 1, padding, dilation_rate=dilation)
+        dx, dw = conv_vjp(g, x, w, 1, padding, dilation_rate=dilation)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
+    # <g, conv(probe_x, w)> = <probe_x, dx> and <g, conv(x, probe_w)> = <probe_w, dw>
+    np.testing.assert_allclose(np.sum(probe_x * dx), np.sum(g * reference_conv(probe_x, w, 1, padding, dilation)))
+    np.testing.assert_allclose(np.sum(probe_w * dw), np.sum(g * reference_conv(x, probe_w, 1, padding, dilation)))
+
+
 def test_seed_shapes():
     x = np.zeros((2, 600, 300), np.float32)
     assert conv(x, np.zeros((3, 300, 64), np.float32)).shape == (2, 598, 64)
@@ -560,7 +600,9 @@ def test_planner_rules():
     assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
     assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == deep
     assert conv_plan((64, 13, 13, 32), (3, 3, 32, 64))[0] == "im2col"  # more filters than channels
-    assert conv_plan((4, 16, 16, 16, 32), (3, 3, 3, 32, 32), padding=((1, 1),) * 3)[0] == "im2col"  # rank 3
+    assert conv_plan((4, 16, 16, 16, 32), (3, 3, 3, 32, 32), padding=((1, 1),) * 3)[0] == deep  # rank 3
+    assert conv_plan((4, 16, 16, 16, 16), (3, 3, 3, 16, 16), padding=((1, 1),) * 3)[0] == "im2col"  # 16 channels
+    assert conv_plan((2, 8, 8, 8, 8, 32), (3, 3, 3, 3, 32, 32))[0] != "col2im"  # rank 4: no compiled col2im
     # a forced algorithm is used, or refused with the reason
     with planner.conv_algorithm("implicit_gemm"):
         assert conv_plan((32, 600, 300), (3, 300, 64)) == ("implicit_gemm", "forced by set_conv_algorithm")

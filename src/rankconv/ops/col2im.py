@@ -89,23 +89,44 @@ def _sample_bytes(call: common.ConvCall) -> int:
     return math.prod(call.x_shape[1:-1]) * call.taps * call.filters * call.dtype.itemsize
 
 
+def _row_bytes(call: common.ConvCall) -> int:
+    """The `cols` scratch one input row takes (a row: one sample's cells at one position of the
+    first axis of a rank-3 call; a whole sample at ranks 1-2, as `rank3.as_rank3` lays them out)."""
+    first = call.x_shape[1] if call.rank == 3 else 1
+    return _sample_bytes(call) // max(1, first)
+
+
+def _unit_bytes(call: common.ConvCall) -> int:
+    """The least `cols` scratch a block takes: one input row with compiled kernels (which cut a
+    large sample into slabs of rows), one sample in NumPy."""
+    return _row_bytes(call) if _compiled(call) is not None else _sample_bytes(call)
+
+
 def fits(call: common.ConvCall) -> bool:
-    """Whether one sample's `cols` fits the workspace limit (chunks are never smaller)."""
-    return _sample_bytes(call) <= call.workspace_limit()
+    """Whether the smallest block's `cols` fits the workspace limit (blocks are never smaller)."""
+    return _unit_bytes(call) <= call.workspace_limit()
 
 
-# Samples per product: each block's `cols` (taps × filters per input cell) within this many bytes,
-# about a core's L2 cache, so that adding the taps (or reading the gathered gradient) finds it
-# there. Measured on a 3×3 stride-2 transposed convolution (32×32, 64 -> 32): one sample per block
-# 5.1 ms per 8 samples against 7.3 ms for one block of 8.
+# Rows (or samples) per product: each block's `cols` (taps × filters per input cell) within this
+# many bytes, about a core's L2 cache, so that adding the taps (or reading the gathered gradient)
+# finds it there. Measured on a 3×3 stride-2 transposed convolution (32×32, 64 -> 32): one sample
+# per block 5.1 ms per 8 samples against 7.3 ms for one block of 8; on a 3×3×3 Conv3D (16^3,
+# 32 -> 32, batch 4), slabs of 2 rows against whole samples (14 MB of `cols` each): see
+# `benchmarks/` and the README's speed section.
 BLOCK_BYTES = 2 << 20
 
 
 def _chunks(call: common.ConvCall):
     """Per worker thread, its runs of samples: blocks of `BLOCK_BYTES` of `cols` (at least one
-    sample each, so never beyond the workspace limit `fits` checks)."""
+    sample each, so never beyond the workspace limit `fits` checks). The NumPy path's blocks."""
     blocks = list(common.batch_chunks(call.batch, _sample_bytes(call), BLOCK_BYTES))
     return common.split_runs(blocks, call.threads)
+
+
+def _slab_rows(call: common.ConvCall) -> int:
+    """Input rows per product on the compiled path: within BLOCK_BYTES and the workspace limit, at
+    least one."""
+    return max(1, min(BLOCK_BYTES, call.workspace_limit()) // max(1, _row_bytes(call)))
 
 
 def _compiled(call: common.ConvCall):
@@ -118,10 +139,11 @@ def _compiled(call: common.ConvCall):
 
 @functools.lru_cache(maxsize=256)
 def _compiled_arguments(call: common.ConvCall):
-    """The compiled kernels' extra arguments: `((tap counts, geometry), tables)`, the first for `col2im_gather`, the
-    second for `col2im_sum` (per axis, `[o, t]` -> the input cell tap t brings to output o, or -1;
-    unit axes first, as `rank3.as_rank3`). Cached per call signature: a training step
-    repeats the same calls."""
+    """The compiled kernels' extra arguments: `((tap counts, geometry), tables, reach)`, the first
+    for `col2im_gather`, the second for `col2im_add` (per axis, `[o, t]` -> the input cell tap t
+    brings to output o, or -1; unit axes first, as `rank3.as_rank3`), the third per output position
+    of the first axis the input rows `[first, last)` its taps read (first > last: none). Cached per
+    call signature: a training step repeats the same calls."""
     fill = 3 - call.rank
     taps = np.array((1,) * fill + tuple(call.kernel_spatial), dtype=np.int64)
     geometry = rank3.geometry(call.strides, call.rhs_dilation, [lo for lo, _ in call.pairs], call.lhs_dilation)
@@ -132,7 +154,10 @@ def _compiled_arguments(call: common.ConvCall):
         position = np.arange(o)[:, None] - lo + np.arange(k)[None, :] * d  # dilated input position
         cell = position // f
         tables.append(np.where((position >= 0) & (position % f == 0) & (cell < n), cell, -1).astype(np.int64))
-    return (taps, geometry), tuple(tables)
+    valid = tables[0] >= 0
+    first = np.where(valid, tables[0], np.iinfo(np.int64).max).min(axis=1)
+    last = np.where(valid, tables[0] + 1, np.iinfo(np.int64).min).max(axis=1)
+    return (taps, geometry), tuple(tables), (first, last)
 
 
 def _cols(call: common.ConvCall, samples: int, name: str = "col2im.cols") -> np.ndarray:
@@ -141,28 +166,27 @@ def _cols(call: common.ConvCall, samples: int, name: str = "col2im.cols") -> np.
     return common.scratch(name, math.prod(shape), call.dtype).reshape(shape)
 
 
+def _row_cols(call: common.ConvCall, rows: int) -> np.ndarray:
+    """A scratch `(rows, D2, D3, taps, filters)` array: `rows` input rows of the rank-3 layout."""
+    shape = (rows, *rank3.rank3_shape(call.x_shape)[2:4], call.taps, call.filters)
+    return common.scratch("col2im.cols", math.prod(shape), call.dtype).reshape(shape)
+
+
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     if 0 in call.output_shape or x.size == 0:
         return common.zeros(call.output_shape, call.dtype)
     matrix = _kernel_matrix(kernel.astype(call.dtype, copy=False), call)
     compiled = _compiled(call)
-    taps = None if compiled else list(_taps(call))
-    tables = compiled[1] if compiled else None
-    y = (common.empty if compiled else common.zeros)(call.output_shape, call.dtype)
     if compiled:
-        sample_cols, sample_y = _cols(call, 1), y[:1]
-        jit.prepare(kernels.col2im_sum, rank3.as_rank3(sample_cols, call.rank), rank3.as_rank3(sample_y, call.rank),
-                    *tables, 0, 0)  # fmt: skip
+        return _forward_rows(x, matrix, call, compiled)
+    taps = list(_taps(call))
+    y = common.zeros(call.output_shape, call.dtype)
 
     def run(chunks):
         for start, stop in chunks:
             cols = _cols(call, stop - start)
             np.matmul(x[start:stop].reshape(-1, call.channels), matrix, out=cols.reshape(-1, matrix.shape[1]))
             target = y[start:stop]
-            if compiled:
-                rows = (stop - start) * (call.output_spatial[0] if call.rank == 3 else 1)
-                kernels.col2im_sum(rank3.as_rank3(cols, call.rank), rank3.as_rank3(target, call.rank), *tables, 0, rows)
-                continue
             for index, inputs, outputs in taps:
                 target[(slice(None), *outputs)] += cols[(slice(None), *inputs, index)]
 
@@ -170,38 +194,48 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
     return y
 
 
+def _forward_rows(x, matrix, call: common.ConvCall, compiled) -> np.ndarray:
+    """The compiled forward pass. Each thread takes a run of output rows (sample, first axis;
+    `rank3` layout), zeroes them, and walks the input rows they read in slabs of `_slab_rows`: one
+    product per slab, its taps added onto the run's rows (`col2im_add`). A sample larger than a
+    block is so cut into slabs instead of taking a `cols` the size of its every tap."""
+    _, tables, (first, last) = compiled
+    y = common.empty(call.output_shape, call.dtype)
+    xs, ys = rank3.as_rank3(x, call.rank), rank3.as_rank3(y, call.rank)
+    in_rows, out_rows = xs.shape[1], ys.shape[1]
+    x_rows = xs.reshape(xs.shape[0] * in_rows, -1)
+    y_rows = ys.reshape(ys.shape[0] * out_rows, -1)
+    slab = _slab_rows(call)
+    jit.prepare(kernels.col2im_add, _row_cols(call, 1), ys, *tables, in_rows, 0, 0, 0)
+
+    def run(parts):
+        for r0, r1 in parts:
+            y_rows[r0:r1] = 0
+            rows = np.arange(r0, r1)
+            samples, positions = rows // out_rows, rows % out_rows
+            reached = first[positions] < last[positions]
+            if not reached.any():
+                continue
+            start = int((samples * in_rows + first[positions])[reached].min())
+            stop = int((samples * in_rows + last[positions])[reached].max())
+            for s in range(start, stop, slab):
+                e = min(s + slab, stop)
+                cols = _row_cols(call, e - s)
+                np.matmul(x_rows[s:e].reshape(-1, call.channels), matrix, out=cols.reshape(-1, matrix.shape[1]))
+                kernels.col2im_add(cols, ys, *tables, in_rows, s, r0, r1)
+
+    common.run_parallel(run, [[part] for part in rank3.row_parts(y_rows.shape[0], call.threads)], blas=True)
+    return y
+
+
 def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     matrix = _kernel_matrix(kernel.astype(call.dtype, copy=False), call)
     compiled = _compiled(call)
-    taps = None if compiled else list(_taps(call))
     d_x = common.empty(call.x_shape, call.dtype) if wanted[0] else None
     if compiled:
-        jit.prepare(kernels.col2im_gather, rank3.as_rank3(grad[:1], call.rank),
-                    rank3.as_rank3(_cols(call, 1), call.rank), *compiled[0], 0, 0)  # fmt: skip
-
-    def run(chunks):
-        d_matrix = np.zeros(matrix.shape, dtype=call.dtype) if wanted[1] else None
-        for start, stop in chunks:
-            cols = _cols(call, stop - start)
-            source = grad[start:stop]
-            if compiled:
-                rows = (stop - start) * (call.x_shape[1] if call.rank == 3 else 1)
-                kernels.col2im_gather(
-                    rank3.as_rank3(source, call.rank), rank3.as_rank3(cols, call.rank), *compiled[0], 0, rows
-                )
-            else:
-                cols[...] = 0
-                for index, inputs, outputs in taps:
-                    cols[(slice(None), *inputs, index)] = source[(slice(None), *outputs)]
-            flat = cols.reshape(-1, matrix.shape[1])
-            x_rows = x[start:stop].reshape(-1, call.channels)
-            if wanted[0]:
-                np.matmul(flat, matrix.T, out=d_x[start:stop].reshape(x_rows.shape))
-            if wanted[1]:
-                d_matrix += x_rows.T @ flat
-        return d_matrix
-
-    partials = common.run_parallel(run, _chunks(call), blas=True)
+        partials = _vjp_rows(grad, x, matrix, d_x, call, compiled, wanted)
+    else:
+        partials = _vjp_samples(grad, x, matrix, d_x, call, wanted)
     d_kernel = None
     if wanted[1]:
         d_matrix = partials[0]
@@ -211,3 +245,56 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
             d_matrix.reshape(call.channels, call.taps, call.filters).transpose(1, 0, 2).reshape(call.kernel_shape)
         )
     return d_x, d_kernel
+
+
+def _vjp_rows(grad, x, matrix, d_x, call: common.ConvCall, compiled, wanted):
+    """The compiled backward pass: each thread takes a run of input rows (`rank3` layout), in slabs
+    of `_slab_rows`: the output gradient each tap reaches gathered (`col2im_gather`), then the
+    slab's input gradient and its share of the kernel gradient, one product each."""
+    (taps, geometry), _, _ = compiled
+    xs, gs = rank3.as_rank3(x, call.rank), rank3.as_rank3(grad, call.rank)
+    in_rows = xs.shape[1]
+    x_rows = xs.reshape(xs.shape[0] * in_rows, -1)
+    d_x_rows = rank3.as_rank3(d_x, call.rank).reshape(x_rows.shape) if wanted[0] else None
+    slab = _slab_rows(call)
+    jit.prepare(kernels.col2im_gather, gs, _row_cols(call, 1), taps, geometry, in_rows, 0, 0)
+
+    def run(parts):
+        d_matrix = np.zeros(matrix.shape, dtype=call.dtype) if wanted[1] else None
+        for r0, r1 in parts:
+            for s in range(r0, r1, slab):
+                e = min(s + slab, r1)
+                cols = _row_cols(call, e - s)
+                kernels.col2im_gather(gs, cols, taps, geometry, in_rows, s, e)
+                flat = cols.reshape(-1, matrix.shape[1])
+                inputs = x_rows[s:e].reshape(-1, call.channels)
+                if wanted[0]:
+                    np.matmul(flat, matrix.T, out=d_x_rows[s:e].reshape(inputs.shape))
+                if wanted[1]:
+                    d_matrix += inputs.T @ flat
+        return d_matrix
+
+    return common.run_parallel(run, [[part] for part in rank3.row_parts(x_rows.shape[0], call.threads)], blas=True)
+
+
+def _vjp_samples(grad, x, matrix, d_x, call: common.ConvCall, wanted):
+    """The NumPy backward pass, by blocks of samples (`_chunks`)."""
+    taps = list(_taps(call))
+
+    def run(chunks):
+        d_matrix = np.zeros(matrix.shape, dtype=call.dtype) if wanted[1] else None
+        for start, stop in chunks:
+            cols = _cols(call, stop - start)
+            source = grad[start:stop]
+            cols[...] = 0
+            for index, inputs, outputs in taps:
+                cols[(slice(None), *inputs, index)] = source[(slice(None), *outputs)]
+            flat = cols.reshape(-1, matrix.shape[1])
+            x_rows = x[start:stop].reshape(-1, call.channels)
+            if wanted[0]:
+                np.matmul(flat, matrix.T, out=d_x[start:stop].reshape(x_rows.shape))
+            if wanted[1]:
+                d_matrix += x_rows.T @ flat
+        return d_matrix
+
+    return common.run_parallel(run, _chunks(call), blas=True)

@@ -524,28 +524,34 @@ def average_pool_backward(g, dx, pool, geometry, counts1, counts2, counts3, r0, 
 
 
 # ----------------------------------------------------------------------------- col2im
-# A transposed convolution's taps added onto the output (`col2im`): cols (N, D1, D2, D3, T, C)
-# holds every input cell's product with every tap (T = K1 * K2 * K3, taps in C order); output
-# cell o of an axis receives tap t of input cell i where i * f + lo - t * d == o.
+# A transposed convolution's taps added onto the output (`col2im`): cols (rows, D2, D3, T, C)
+# holds, for a slab of input rows (sample and first input axis, flattened), every input cell's
+# product with every tap (T = K1 * K2 * K3, taps in C order); output cell o of an axis receives
+# tap t of input cell i where i * f + lo - t * d == o.
 
 
 @kernel
-def col2im_sum(cols, y, cells1, cells2, cells3, r0, r1):
-    """Output rows [r0, r1), each cell written once: the sum over the taps that reach it.
-    `cells_a[o, t]` is the input cell of axis a that tap t brings to output position o, or -1
-    (tables computed once per call: no integer division in the loop)."""
+def col2im_add(cols, y, cells1, cells2, cells3, D1, i_first, r0, r1):
+    """Output rows [r0, r1) (a row: sample and first-axis position) get every tap's share from the
+    input rows `cols` holds: flattened rows (sample, first input axis) [i_first, i_first +
+    len(cols)), each `(D2, D3, taps, filters)`. `cells_a[o, t]` is the input cell of axis a that
+    tap t brings to output position o, or -1 (tables computed once per call: no integer division in
+    the loop). Adds onto `y`: a caller covering the input in several slabs zeroes it first."""
     O1, O2, O3, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     K1, K2, K3 = cells1.shape[1], cells2.shape[1], cells3.shape[1]
+    slab = cols.shape[0]
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
-        for o2 in range(O2):
-            for o3 in range(O3):
-                out = y[n, o1, o2, o3]
-                out[:] = 0
-                for t1 in range(K1):
-                    i1 = cells1[o1, t1]
-                    if i1 < 0:
-                        continue
+        for t1 in range(K1):
+            i1 = cells1[o1, t1]
+            if i1 < 0:
+                continue
+            row = n * D1 + i1 - i_first
+            if row < 0 or row >= slab:
+                continue
+            for o2 in range(O2):
+                for o3 in range(O3):
+                    out = y[n, o1, o2, o3]
                     for t2 in range(K2):
                         i2 = cells2[o2, t2]
                         if i2 < 0:
@@ -554,17 +560,18 @@ def col2im_sum(cols, y, cells1, cells2, cells3, r0, r1):
                             i3 = cells3[o3, t3]
                             if i3 < 0:
                                 continue
-                            source = cols[n, i1, i2, i3, (t1 * K2 + t2) * K3 + t3]
+                            source = cols[row, i2, i3, (t1 * K2 + t2) * K3 + t3]
                             for c in range(C):
                                 out[c] += source[c]
 
 
 @kernel
-def col2im_gather(g, cols, taps, geometry, r0, r1):
-    """The backward of `col2im_sum`: cols rows [r0, r1) (sample, first input axis) get, for every
-    input cell and tap, the output gradient's cell that tap reaches (zeros past the output)."""
+def col2im_gather(g, cols, taps, geometry, D1, r0, r1):
+    """The backward of `col2im_add`: input rows [r0, r1) (flattened: sample, first input axis) get
+    into `cols[r - r0]`, for every input cell and tap, the output gradient's cell that tap reaches
+    (zeros past the output)."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
-    D1, D2, D3, C = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[5]
+    D2, D3, C = cols.shape[1], cols.shape[2], cols.shape[4]
     O1, O2, O3 = g.shape[1], g.shape[2], g.shape[3]
     K1, K2, K3 = taps[0], taps[1], taps[2]
     for r in range(r0, r1):
@@ -577,7 +584,7 @@ def col2im_gather(g, cols, taps, geometry, r0, r1):
                         o2 = i2 * f2 + lo2 - t2 * d2
                         for t3 in range(K3):
                             o3 = i3 * f3 + lo3 - t3 * d3
-                            target = cols[n, i1, i2, i3, (t1 * K2 + t2) * K3 + t3]
+                            target = cols[r - r0, i2, i3, (t1 * K2 + t2) * K3 + t3]
                             if 0 <= o1 < O1 and 0 <= o2 < O2 and 0 <= o3 < O3:
                                 source = g[n, o1, o2, o3]
                                 for c in range(C):

@@ -24,9 +24,10 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    image model's first layer), when compiled kernels are on: the kernel written out for the call's
    shape where all its weights fit in registers and the call is big enough (UNROLL_MIN_FLOPS),
    else the generic compiled kernel; their backward pass: "implicit_gemm".
-5. "col2im" — stride-1 convolutions of rank 1-2 with at most COL2IM_MAX_TAPS taps, at least
+5. "col2im" — stride-1 convolutions of rank 1-3 with at most COL2IM_MAX_TAPS taps, at least
    COL2IM_MIN_CHANNELS input channels and no more filters than channels (text CNNs' Conv1D, a
-   3×3 64→64 Conv2D), with compiled kernels on: one product over the input's cells, no gather.
+   3×3 64→64 Conv2D, a 3×3×3 32→32 Conv3D), with compiled kernels on: one product over the
+   input's cells, no gather.
 6. "implicit_gemm" — when even im2col's smallest blocks (one line of the first output axis per
    thread) would exceed the workspace limit: no copy of the input at all.
 7. "im2col" — everything else: each thread gathers the windows of a cache-sized block of output
@@ -132,16 +133,21 @@ KERNEL_GRADIENT_ONLY = "kernel gradient only"
 # im2col's 1.66-1.72. Smaller calls are not worth a compile of several seconds.
 UNROLL_MIN_FLOPS = 1 << 24
 
-# Rule 5: col2im for stride-1 convolutions of rank 1-2 with few taps, deep inputs and no more
-# filters than channels (its extra traffic per cell is taps x filters, im2col's taps x channels).
+# Rule 5: col2im for stride-1 convolutions of rank 1-3 with deep enough inputs and no more filters
+# than channels (its extra traffic per cell is taps x filters, im2col's taps x channels).
 # Measured here in turns with pauses (ms, forward / forward+backward, col2im against im2col): the
 # seed's Conv1D 14.8/47.1 against 19.8/57.6, Kim's k3 5.2/13.6 against 5.8/18.6 (k4 and k5 within
 # 3%), WaveNet's k2 64->64 4.3/10.0 against 4.5/14.3, a 3x3 64->64 Conv2D 20.2/64.4 against
-# 23.6/75.7; slower with few channels (3->64: 46/144 against 14/65), 27 taps (Conv3D) or more
-# filters than channels (13x13, 32->64).
-COL2IM_MAX_RANK = 2
-COL2IM_MAX_TAPS = 9
-COL2IM_MIN_CHANNELS = 64
+# 23.6/75.7. Since rank-3 samples are cut into slabs of rows (`col2im._forward_rows`), also (2
+# threads, forward / forward+backward): a 3x3x3 Conv3D on 16^3, 32->32, batch 4, 9.6/21.0 against
+# 11.0/29.5; 64->64, batch 2, 8.4/27.8 against 17.1/32.0; 32->16 6.0/13.1 against 8.7/19.2; a 3x3
+# 32->32 Conv2D (32x32, batch 32) 6.7/14.0 against 8.1/16.0; a k15 64->64 Conv1D 9.4/30.5 against
+# 14.5/32.4; a 5x5 64->64 Conv2D (25 taps) even. Slower with few channels (16->16 Conv3D: 5.2/19.4
+# against implicit GEMM's 3.5/14.3; 3->64: 46/144 against 14/65) or more filters than channels
+# (13x13, 32->64).
+COL2IM_MAX_RANK = 3
+COL2IM_MAX_TAPS = 27
+COL2IM_MIN_CHANNELS = 32
 
 # Rule 2b: calls with fewer flops than this go to the compiled direct kernel, in one thread: the
 # NumPy algorithms' Python work per block costs more there. Measured (2 threads, forward / forward
