@@ -134,8 +134,14 @@ CONV_CASES = [
 # slower, for about 10-30 ms of work (cores and caches waking: a depthwise 3x3 forward at 1 thread
 # took 4.6, 4.3, 3.6, 2.7, 2.6, 2.5 ms in turn, PyTorch's 4.5, 4.2, 2.6, 1.8, 1.6, 1.5); one
 # untimed call measured that ramp, not the libraries, and favoured the one whose idle threads spin.
+# Two threads take longer: for up to ~60 ms after the pause the second core ran a worker's half of
+# a call only after the calling thread had finished its own (each half 2.3 ms, the call 5 ms; the
+# worker's wake-up after an idle 0.15 s took 1.4 ms median, up to 3.9). Kim's k3 Conv1D forward,
+# timed in turns after 30 ms of untimed calls, twice: col2im 5.3 / 3.3 ms, im2col 5.8 / 6.3,
+# implicit GEMM (on BLAS's spinning threads) 3.3 / 3.0; after 100 ms: 2.90 / 2.92, 3.59 / 3.60,
+# 3.03 / 3.07; after 200 ms the same. So each turn runs 100 ms of untimed calls.
 TURN_PAUSE_S = 0.15
-TURN_WARM_S = 0.03
+TURN_WARM_S = 0.1
 
 
 def interleaved_ms(
