@@ -15,6 +15,7 @@ DEPTHWISE_OUTPUTS = 4
 DEPTHWISE_WIDE_LANES = 64
 DIRECT_LANES = 16
 DIRECT_OUTPUTS = 4
+DEPTHWISE_GRAD_LANES = 16
 
 # fmt: off
 
@@ -633,3 +634,457 @@ def direct_line_1(x, w, y, geometry, n, o1, o2, o3_first, o3_last, groups, filte
                 out[13] = a0_13
                 out[14] = a0_14
                 out[15] = a0_15
+
+
+@inline_kernel
+def depthwise_kernel_grad_4(x, g, dw, geometry, n, o1, o2, o3_first, o3_last, t3_first, c_first, c_last, zero):
+    """dw[t1, t2, t3, c] += sum over o3 in [o3_first, o3_last) of x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c],
+    for every tap (t1, t2) inside the input, t3 in [t3_first, t3_first + 4) and c in [c_first, c_last)
+    (a multiple of 16), i = o * s + t * d - lo: a depthwise convolution's kernel gradient (depth
+    multiplier 1) from the cells of output line (n, o1, o2) whose every tap lands inside the input.
+    x (N, D1, D2, D3, C), g (N, O1, O2, O3, C), dw (K1, K2, K3, C)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2 = x.shape[1], x.shape[2]
+    K1, K2 = dw.shape[0], dw.shape[1]
+    us, ud = np.uint64(s3), np.uint64(d3)  # unsigned indices: no negative-index wraparound in the hot loop
+    first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
+    first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
+    line = g[n, o1, o2]
+    for c0 in range(c_first, c_last, 16):
+        for t1 in range(first1, last1):
+            i1 = o1 * s1 + t1 * d1 - lo1
+            for t2 in range(first2, last2):
+                i2 = o2 * s2 + t2 * d2 - lo2
+                plane = x[n, i1, i2]
+                a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
+                a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
+                a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = a2_12 = a2_13 = a2_14 = a2_15 = zero
+                a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = a3_12 = a3_13 = a3_14 = a3_15 = zero
+                ub = np.uint64(o3_first * s3 + t3_first * d3 - lo3)
+                for o3 in range(o3_first, o3_last):
+                    gr = line[o3, c0 : c0 + 16]
+                    xr = plane[ub + np.uint64(0) * ud, c0 : c0 + 16]
+                    a0_0 += xr[0] * gr[0]
+                    a0_1 += xr[1] * gr[1]
+                    a0_2 += xr[2] * gr[2]
+                    a0_3 += xr[3] * gr[3]
+                    a0_4 += xr[4] * gr[4]
+                    a0_5 += xr[5] * gr[5]
+                    a0_6 += xr[6] * gr[6]
+                    a0_7 += xr[7] * gr[7]
+                    a0_8 += xr[8] * gr[8]
+                    a0_9 += xr[9] * gr[9]
+                    a0_10 += xr[10] * gr[10]
+                    a0_11 += xr[11] * gr[11]
+                    a0_12 += xr[12] * gr[12]
+                    a0_13 += xr[13] * gr[13]
+                    a0_14 += xr[14] * gr[14]
+                    a0_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(1) * ud, c0 : c0 + 16]
+                    a1_0 += xr[0] * gr[0]
+                    a1_1 += xr[1] * gr[1]
+                    a1_2 += xr[2] * gr[2]
+                    a1_3 += xr[3] * gr[3]
+                    a1_4 += xr[4] * gr[4]
+                    a1_5 += xr[5] * gr[5]
+                    a1_6 += xr[6] * gr[6]
+                    a1_7 += xr[7] * gr[7]
+                    a1_8 += xr[8] * gr[8]
+                    a1_9 += xr[9] * gr[9]
+                    a1_10 += xr[10] * gr[10]
+                    a1_11 += xr[11] * gr[11]
+                    a1_12 += xr[12] * gr[12]
+                    a1_13 += xr[13] * gr[13]
+                    a1_14 += xr[14] * gr[14]
+                    a1_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(2) * ud, c0 : c0 + 16]
+                    a2_0 += xr[0] * gr[0]
+                    a2_1 += xr[1] * gr[1]
+                    a2_2 += xr[2] * gr[2]
+                    a2_3 += xr[3] * gr[3]
+                    a2_4 += xr[4] * gr[4]
+                    a2_5 += xr[5] * gr[5]
+                    a2_6 += xr[6] * gr[6]
+                    a2_7 += xr[7] * gr[7]
+                    a2_8 += xr[8] * gr[8]
+                    a2_9 += xr[9] * gr[9]
+                    a2_10 += xr[10] * gr[10]
+                    a2_11 += xr[11] * gr[11]
+                    a2_12 += xr[12] * gr[12]
+                    a2_13 += xr[13] * gr[13]
+                    a2_14 += xr[14] * gr[14]
+                    a2_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(3) * ud, c0 : c0 + 16]
+                    a3_0 += xr[0] * gr[0]
+                    a3_1 += xr[1] * gr[1]
+                    a3_2 += xr[2] * gr[2]
+                    a3_3 += xr[3] * gr[3]
+                    a3_4 += xr[4] * gr[4]
+                    a3_5 += xr[5] * gr[5]
+                    a3_6 += xr[6] * gr[6]
+                    a3_7 += xr[7] * gr[7]
+                    a3_8 += xr[8] * gr[8]
+                    a3_9 += xr[9] * gr[9]
+                    a3_10 += xr[10] * gr[10]
+                    a3_11 += xr[11] * gr[11]
+                    a3_12 += xr[12] * gr[12]
+                    a3_13 += xr[13] * gr[13]
+                    a3_14 += xr[14] * gr[14]
+                    a3_15 += xr[15] * gr[15]
+                    ub += us
+                out = dw[t1, t2, t3_first + 0, c0 : c0 + 16]
+                out[0] += a0_0
+                out[1] += a0_1
+                out[2] += a0_2
+                out[3] += a0_3
+                out[4] += a0_4
+                out[5] += a0_5
+                out[6] += a0_6
+                out[7] += a0_7
+                out[8] += a0_8
+                out[9] += a0_9
+                out[10] += a0_10
+                out[11] += a0_11
+                out[12] += a0_12
+                out[13] += a0_13
+                out[14] += a0_14
+                out[15] += a0_15
+                out = dw[t1, t2, t3_first + 1, c0 : c0 + 16]
+                out[0] += a1_0
+                out[1] += a1_1
+                out[2] += a1_2
+                out[3] += a1_3
+                out[4] += a1_4
+                out[5] += a1_5
+                out[6] += a1_6
+                out[7] += a1_7
+                out[8] += a1_8
+                out[9] += a1_9
+                out[10] += a1_10
+                out[11] += a1_11
+                out[12] += a1_12
+                out[13] += a1_13
+                out[14] += a1_14
+                out[15] += a1_15
+                out = dw[t1, t2, t3_first + 2, c0 : c0 + 16]
+                out[0] += a2_0
+                out[1] += a2_1
+                out[2] += a2_2
+                out[3] += a2_3
+                out[4] += a2_4
+                out[5] += a2_5
+                out[6] += a2_6
+                out[7] += a2_7
+                out[8] += a2_8
+                out[9] += a2_9
+                out[10] += a2_10
+                out[11] += a2_11
+                out[12] += a2_12
+                out[13] += a2_13
+                out[14] += a2_14
+                out[15] += a2_15
+                out = dw[t1, t2, t3_first + 3, c0 : c0 + 16]
+                out[0] += a3_0
+                out[1] += a3_1
+                out[2] += a3_2
+                out[3] += a3_3
+                out[4] += a3_4
+                out[5] += a3_5
+                out[6] += a3_6
+                out[7] += a3_7
+                out[8] += a3_8
+                out[9] += a3_9
+                out[10] += a3_10
+                out[11] += a3_11
+                out[12] += a3_12
+                out[13] += a3_13
+                out[14] += a3_14
+                out[15] += a3_15
+
+
+@inline_kernel
+def depthwise_kernel_grad_3(x, g, dw, geometry, n, o1, o2, o3_first, o3_last, t3_first, c_first, c_last, zero):
+    """dw[t1, t2, t3, c] += sum over o3 in [o3_first, o3_last) of x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c],
+    for every tap (t1, t2) inside the input, t3 in [t3_first, t3_first + 3) and c in [c_first, c_last)
+    (a multiple of 16), i = o * s + t * d - lo: a depthwise convolution's kernel gradient (depth
+    multiplier 1) from the cells of output line (n, o1, o2) whose every tap lands inside the input.
+    x (N, D1, D2, D3, C), g (N, O1, O2, O3, C), dw (K1, K2, K3, C)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2 = x.shape[1], x.shape[2]
+    K1, K2 = dw.shape[0], dw.shape[1]
+    us, ud = np.uint64(s3), np.uint64(d3)  # unsigned indices: no negative-index wraparound in the hot loop
+    first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
+    first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
+    line = g[n, o1, o2]
+    for c0 in range(c_first, c_last, 16):
+        for t1 in range(first1, last1):
+            i1 = o1 * s1 + t1 * d1 - lo1
+            for t2 in range(first2, last2):
+                i2 = o2 * s2 + t2 * d2 - lo2
+                plane = x[n, i1, i2]
+                a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
+                a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
+                a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = a2_12 = a2_13 = a2_14 = a2_15 = zero
+                ub = np.uint64(o3_first * s3 + t3_first * d3 - lo3)
+                for o3 in range(o3_first, o3_last):
+                    gr = line[o3, c0 : c0 + 16]
+                    xr = plane[ub + np.uint64(0) * ud, c0 : c0 + 16]
+                    a0_0 += xr[0] * gr[0]
+                    a0_1 += xr[1] * gr[1]
+                    a0_2 += xr[2] * gr[2]
+                    a0_3 += xr[3] * gr[3]
+                    a0_4 += xr[4] * gr[4]
+                    a0_5 += xr[5] * gr[5]
+                    a0_6 += xr[6] * gr[6]
+                    a0_7 += xr[7] * gr[7]
+                    a0_8 += xr[8] * gr[8]
+                    a0_9 += xr[9] * gr[9]
+                    a0_10 += xr[10] * gr[10]
+                    a0_11 += xr[11] * gr[11]
+                    a0_12 += xr[12] * gr[12]
+                    a0_13 += xr[13] * gr[13]
+                    a0_14 += xr[14] * gr[14]
+                    a0_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(1) * ud, c0 : c0 + 16]
+                    a1_0 += xr[0] * gr[0]
+                    a1_1 += xr[1] * gr[1]
+                    a1_2 += xr[2] * gr[2]
+                    a1_3 += xr[3] * gr[3]
+                    a1_4 += xr[4] * gr[4]
+                    a1_5 += xr[5] * gr[5]
+                    a1_6 += xr[6] * gr[6]
+                    a1_7 += xr[7] * gr[7]
+                    a1_8 += xr[8] * gr[8]
+                    a1_9 += xr[9] * gr[9]
+                    a1_10 += xr[10] * gr[10]
+                    a1_11 += xr[11] * gr[11]
+                    a1_12 += xr[12] * gr[12]
+                    a1_13 += xr[13] * gr[13]
+                    a1_14 += xr[14] * gr[14]
+                    a1_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(2) * ud, c0 : c0 + 16]
+                    a2_0 += xr[0] * gr[0]
+                    a2_1 += xr[1] * gr[1]
+                    a2_2 += xr[2] * gr[2]
+                    a2_3 += xr[3] * gr[3]
+                    a2_4 += xr[4] * gr[4]
+                    a2_5 += xr[5] * gr[5]
+                    a2_6 += xr[6] * gr[6]
+                    a2_7 += xr[7] * gr[7]
+                    a2_8 += xr[8] * gr[8]
+                    a2_9 += xr[9] * gr[9]
+                    a2_10 += xr[10] * gr[10]
+                    a2_11 += xr[11] * gr[11]
+                    a2_12 += xr[12] * gr[12]
+                    a2_13 += xr[13] * gr[13]
+                    a2_14 += xr[14] * gr[14]
+                    a2_15 += xr[15] * gr[15]
+                    ub += us
+                out = dw[t1, t2, t3_first + 0, c0 : c0 + 16]
+                out[0] += a0_0
+                out[1] += a0_1
+                out[2] += a0_2
+                out[3] += a0_3
+                out[4] += a0_4
+                out[5] += a0_5
+                out[6] += a0_6
+                out[7] += a0_7
+                out[8] += a0_8
+                out[9] += a0_9
+                out[10] += a0_10
+                out[11] += a0_11
+                out[12] += a0_12
+                out[13] += a0_13
+                out[14] += a0_14
+                out[15] += a0_15
+                out = dw[t1, t2, t3_first + 1, c0 : c0 + 16]
+                out[0] += a1_0
+                out[1] += a1_1
+                out[2] += a1_2
+                out[3] += a1_3
+                out[4] += a1_4
+                out[5] += a1_5
+                out[6] += a1_6
+                out[7] += a1_7
+                out[8] += a1_8
+                out[9] += a1_9
+                out[10] += a1_10
+                out[11] += a1_11
+                out[12] += a1_12
+                out[13] += a1_13
+                out[14] += a1_14
+                out[15] += a1_15
+                out = dw[t1, t2, t3_first + 2, c0 : c0 + 16]
+                out[0] += a2_0
+                out[1] += a2_1
+                out[2] += a2_2
+                out[3] += a2_3
+                out[4] += a2_4
+                out[5] += a2_5
+                out[6] += a2_6
+                out[7] += a2_7
+                out[8] += a2_8
+                out[9] += a2_9
+                out[10] += a2_10
+                out[11] += a2_11
+                out[12] += a2_12
+                out[13] += a2_13
+                out[14] += a2_14
+                out[15] += a2_15
+
+
+@inline_kernel
+def depthwise_kernel_grad_2(x, g, dw, geometry, n, o1, o2, o3_first, o3_last, t3_first, c_first, c_last, zero):
+    """dw[t1, t2, t3, c] += sum over o3 in [o3_first, o3_last) of x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c],
+    for every tap (t1, t2) inside the input, t3 in [t3_first, t3_first + 2) and c in [c_first, c_last)
+    (a multiple of 16), i = o * s + t * d - lo: a depthwise convolution's kernel gradient (depth
+    multiplier 1) from the cells of output line (n, o1, o2) whose every tap lands inside the input.
+    x (N, D1, D2, D3, C), g (N, O1, O2, O3, C), dw (K1, K2, K3, C)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2 = x.shape[1], x.shape[2]
+    K1, K2 = dw.shape[0], dw.shape[1]
+    us, ud = np.uint64(s3), np.uint64(d3)  # unsigned indices: no negative-index wraparound in the hot loop
+    first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
+    first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
+    line = g[n, o1, o2]
+    for c0 in range(c_first, c_last, 16):
+        for t1 in range(first1, last1):
+            i1 = o1 * s1 + t1 * d1 - lo1
+            for t2 in range(first2, last2):
+                i2 = o2 * s2 + t2 * d2 - lo2
+                plane = x[n, i1, i2]
+                a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
+                a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = a1_12 = a1_13 = a1_14 = a1_15 = zero
+                ub = np.uint64(o3_first * s3 + t3_first * d3 - lo3)
+                for o3 in range(o3_first, o3_last):
+                    gr = line[o3, c0 : c0 + 16]
+                    xr = plane[ub + np.uint64(0) * ud, c0 : c0 + 16]
+                    a0_0 += xr[0] * gr[0]
+                    a0_1 += xr[1] * gr[1]
+                    a0_2 += xr[2] * gr[2]
+                    a0_3 += xr[3] * gr[3]
+                    a0_4 += xr[4] * gr[4]
+                    a0_5 += xr[5] * gr[5]
+                    a0_6 += xr[6] * gr[6]
+                    a0_7 += xr[7] * gr[7]
+                    a0_8 += xr[8] * gr[8]
+                    a0_9 += xr[9] * gr[9]
+                    a0_10 += xr[10] * gr[10]
+                    a0_11 += xr[11] * gr[11]
+                    a0_12 += xr[12] * gr[12]
+                    a0_13 += xr[13] * gr[13]
+                    a0_14 += xr[14] * gr[14]
+                    a0_15 += xr[15] * gr[15]
+                    xr = plane[ub + np.uint64(1) * ud, c0 : c0 + 16]
+                    a1_0 += xr[0] * gr[0]
+                    a1_1 += xr[1] * gr[1]
+                    a1_2 += xr[2] * gr[2]
+                    a1_3 += xr[3] * gr[3]
+                    a1_4 += xr[4] * gr[4]
+                    a1_5 += xr[5] * gr[5]
+                    a1_6 += xr[6] * gr[6]
+                    a1_7 += xr[7] * gr[7]
+                    a1_8 += xr[8] * gr[8]
+                    a1_9 += xr[9] * gr[9]
+                    a1_10 += xr[10] * gr[10]
+                    a1_11 += xr[11] * gr[11]
+                    a1_12 += xr[12] * gr[12]
+                    a1_13 += xr[13] * gr[13]
+                    a1_14 += xr[14] * gr[14]
+                    a1_15 += xr[15] * gr[15]
+                    ub += us
+                out = dw[t1, t2, t3_first + 0, c0 : c0 + 16]
+                out[0] += a0_0
+                out[1] += a0_1
+                out[2] += a0_2
+                out[3] += a0_3
+                out[4] += a0_4
+                out[5] += a0_5
+                out[6] += a0_6
+                out[7] += a0_7
+                out[8] += a0_8
+                out[9] += a0_9
+                out[10] += a0_10
+                out[11] += a0_11
+                out[12] += a0_12
+                out[13] += a0_13
+                out[14] += a0_14
+                out[15] += a0_15
+                out = dw[t1, t2, t3_first + 1, c0 : c0 + 16]
+                out[0] += a1_0
+                out[1] += a1_1
+                out[2] += a1_2
+                out[3] += a1_3
+                out[4] += a1_4
+                out[5] += a1_5
+                out[6] += a1_6
+                out[7] += a1_7
+                out[8] += a1_8
+                out[9] += a1_9
+                out[10] += a1_10
+                out[11] += a1_11
+                out[12] += a1_12
+                out[13] += a1_13
+                out[14] += a1_14
+                out[15] += a1_15
+
+
+@inline_kernel
+def depthwise_kernel_grad_1(x, g, dw, geometry, n, o1, o2, o3_first, o3_last, t3_first, c_first, c_last, zero):
+    """dw[t1, t2, t3, c] += sum over o3 in [o3_first, o3_last) of x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c],
+    for every tap (t1, t2) inside the input, t3 in [t3_first, t3_first + 1) and c in [c_first, c_last)
+    (a multiple of 16), i = o * s + t * d - lo: a depthwise convolution's kernel gradient (depth
+    multiplier 1) from the cells of output line (n, o1, o2) whose every tap lands inside the input.
+    x (N, D1, D2, D3, C), g (N, O1, O2, O3, C), dw (K1, K2, K3, C)."""
+    s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
+    D1, D2 = x.shape[1], x.shape[2]
+    K1, K2 = dw.shape[0], dw.shape[1]
+    us, ud = np.uint64(s3), np.uint64(d3)  # unsigned indices: no negative-index wraparound in the hot loop
+    first1, last1 = _tap_range(o1 * s1 - lo1, d1, K1, D1)
+    first2, last2 = _tap_range(o2 * s2 - lo2, d2, K2, D2)
+    line = g[n, o1, o2]
+    for c0 in range(c_first, c_last, 16):
+        for t1 in range(first1, last1):
+            i1 = o1 * s1 + t1 * d1 - lo1
+            for t2 in range(first2, last2):
+                i2 = o2 * s2 + t2 * d2 - lo2
+                plane = x[n, i1, i2]
+                a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = a0_12 = a0_13 = a0_14 = a0_15 = zero
+                ub = np.uint64(o3_first * s3 + t3_first * d3 - lo3)
+                for o3 in range(o3_first, o3_last):
+                    gr = line[o3, c0 : c0 + 16]
+                    xr = plane[ub + np.uint64(0) * ud, c0 : c0 + 16]
+                    a0_0 += xr[0] * gr[0]
+                    a0_1 += xr[1] * gr[1]
+                    a0_2 += xr[2] * gr[2]
+                    a0_3 += xr[3] * gr[3]
+                    a0_4 += xr[4] * gr[4]
+                    a0_5 += xr[5] * gr[5]
+                    a0_6 += xr[6] * gr[6]
+                    a0_7 += xr[7] * gr[7]
+                    a0_8 += xr[8] * gr[8]
+                    a0_9 += xr[9] * gr[9]
+                    a0_10 += xr[10] * gr[10]
+                    a0_11 += xr[11] * gr[11]
+                    a0_12 += xr[12] * gr[12]
+                    a0_13 += xr[13] * gr[13]
+                    a0_14 += xr[14] * gr[14]
+                    a0_15 += xr[15] * gr[15]
+                    ub += us
+                out = dw[t1, t2, t3_first + 0, c0 : c0 + 16]
+                out[0] += a0_0
+                out[1] += a0_1
+                out[2] += a0_2
+                out[3] += a0_3
+                out[4] += a0_4
+                out[5] += a0_5
+                out[6] += a0_6
+                out[7] += a0_7
+                out[8] += a0_8
+                out[9] += a0_9
+                out[10] += a0_10
+                out[11] += a0_11
+                out[12] += a0_12
+                out[13] += a0_13
+                out[14] += a0_14
+                out[15] += a0_15

@@ -138,15 +138,43 @@ def depthwise_input_grad(g, w, dx, geometry, m, r0, r1):
 
 @kernel
 def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
-    """Adds the output rows [r0, r1)'s share of the kernel gradient to dw (K1, K2, K3, C * m)."""
+    """Adds the output rows [r0, r1)'s share of the kernel gradient to dw (K1, K2, K3, C * m). With
+    depth multiplier 1 and no input dilation, each output line's interior (the cells whose every
+    tap lands inside the input) runs in register blocks of `DEPTHWISE_GRAD_LANES` channels and up
+    to 4 taps of the last axis (`blocks.depthwise_kernel_grad_4`, then 3, 2 or 1 for the rest; 5 as 3 + 2);
+    its other cells, the channels beyond a multiple of the lanes, and every other case, one
+    product at a time here."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3, C = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     O1, O2, O3 = g.shape[1], g.shape[2], g.shape[3]
     K1, K2, K3 = dw.shape[0], dw.shape[1], dw.shape[2]
+    lanes = blocks.DEPTHWISE_GRAD_LANES
+    zero = np.zeros(1, dtype=dw.dtype)[0]
+    blocked, first, last = 0, 0, 0
+    if m == 1 and f1 == 1 and f2 == 1 and f3 == 1 and C >= lanes:
+        blocked = C - C % lanes
+        first, last = _interior(O3, D3, K3, s3, d3, lo3)
     for r in range(r0, r1):
         n, o1 = r // O1, r % O1
         for o2 in range(O2):
+            if blocked and last > first:
+                t3 = 0
+                while K3 - t3 >= 4 and K3 - t3 != 5:
+                    blocks.depthwise_kernel_grad_4(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
+                    t3 += 4
+                if K3 - t3 == 5:  # 3 + 2, not 4 + 1: a block of one tap has a single chain of sums
+                    blocks.depthwise_kernel_grad_3(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
+                    t3 += 3
+                if K3 - t3 == 3:
+                    blocks.depthwise_kernel_grad_3(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
+                elif K3 - t3 == 2:
+                    blocks.depthwise_kernel_grad_2(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
+                elif K3 - t3 == 1:
+                    blocks.depthwise_kernel_grad_1(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
             for o3 in range(O3):
+                c_from = blocked if first <= o3 < last else 0
+                if c_from == C:
+                    continue
                 for t1 in range(K1):
                     i1 = _cell(o1 * s1 + t1 * d1 - lo1, f1, D1)
                     if i1 < 0:
@@ -160,8 +188,14 @@ def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
                             if i3 < 0:
                                 continue
                             if m == 1:
-                                for c in range(C):
-                                    dw[t1, t2, t3, c] += x[n, i1, i2, i3, c] * g[n, o1, o2, o3, c]
+                                # slices from index 0: numba knows the loop index is not negative
+                                cells, grads, sums = (
+                                    x[n, i1, i2, i3, c_from:],
+                                    g[n, o1, o2, o3, c_from:],
+                                    dw[t1, t2, t3, c_from:],
+                                )
+                                for c in range(sums.size):
+                                    sums[c] += cells[c] * grads[c]
                             else:
                                 for c in range(C):
                                     v = x[n, i1, i2, i3, c]
