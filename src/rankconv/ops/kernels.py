@@ -140,9 +140,9 @@ def depthwise_input_grad(g, w, dx, geometry, m, r0, r1):
 def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
     """Adds the output rows [r0, r1)'s share of the kernel gradient to dw (K1, K2, K3, C * m). With
     depth multiplier 1 and no input dilation, each output line's interior (the cells whose every
-    tap lands inside the input) runs in register blocks of `DEPTHWISE_GRAD_LANES` channels and up
-    to 4 taps of the last axis (`blocks.depthwise_kernel_grad_4`, then 3, 2 or 1 for the rest; 5 as 3 + 2);
-    its other cells, the channels beyond a multiple of the lanes, and every other case, one
+    tap lands inside the input) runs in register blocks of `DEPTHWISE_GRAD_LANES` channels and 3
+    or 2 taps of the last axis (`blocks.depthwise_kernel_grad_3`, `_2`; `_1` for a last axis of one
+    tap); its other cells, the channels beyond a multiple of the lanes, and every other case, one
     product at a time here."""
     s1, s2, s3, d1, d2, d3, lo1, lo2, lo3, f1, f2, f3 = geometry
     D1, D2, D3, C = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
@@ -159,17 +159,13 @@ def depthwise_kernel_grad(x, g, dw, geometry, m, r0, r1):
         for o2 in range(O2):
             if blocked and last > first:
                 t3 = 0
-                while K3 - t3 >= 4 and K3 - t3 != 5:
-                    blocks.depthwise_kernel_grad_4(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
-                    t3 += 4
-                if K3 - t3 == 5:  # 3 + 2, not 4 + 1: a block of one tap has a single chain of sums
+                while K3 - t3 >= 5 or K3 - t3 == 3:  # blocks of 3 and 2: no block of one tap (a single chain of sums)
                     blocks.depthwise_kernel_grad_3(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
                     t3 += 3
-                if K3 - t3 == 3:
-                    blocks.depthwise_kernel_grad_3(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
-                elif K3 - t3 == 2:
+                while K3 - t3 >= 2:
                     blocks.depthwise_kernel_grad_2(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
-                elif K3 - t3 == 1:
+                    t3 += 2
+                if K3 - t3 == 1:
                     blocks.depthwise_kernel_grad_1(x, g, dw, geometry, n, o1, o2, first, last, t3, 0, blocked, zero)
             for o3 in range(O3):
                 c_from = blocked if first <= o3 < last else 0
