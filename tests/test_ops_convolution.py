@@ -351,19 +351,29 @@ DEPTHWISE_GRADIENT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("x_shape, kernel_shape, strides, dilation, padding", DEPTHWISE_GRADIENT_CASES)
-def test_depthwise_input_gradient_is_the_forward_adjoint(x_shape, kernel_shape, strides, dilation, padding):
+def _check_depthwise_gradient_is_the_forward_adjoint(x_shape, kernel_shape, strides, dilation, padding, seed, wanted):
+    """<probe, d_input> = <g, conv(probe, w)> (wanted (True, False)) or <probe, d_kernel> = <g,
+    conv(x, probe)> (wanted (False, True)), the compiled depthwise gradient against the float64
+    loop reference's forward pass."""
     if not jit.enabled():
         pytest.skip(f"depthwise_kernel: {jit.unavailable_reason()}")
-    rng = np.random.default_rng(sum(x_shape))
+    rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(kernel_shape)
     g = rng.standard_normal(reference_conv(x, w, strides, padding, dilation).shape)
-    probe = rng.standard_normal(x_shape)
+    probe = rng.standard_normal(x_shape if wanted[0] else kernel_shape)
     with use_algorithm("depthwise_kernel"):
-        dx, _ = conv_vjp(g, x, w, strides, padding, dilation_rate=dilation, wanted=(True, False))
-    assert dx.shape == x.shape
-    expected = np.sum(g * reference_conv(probe, w, strides, padding, dilation))
-    np.testing.assert_allclose(np.sum(probe * dx), expected, rtol=1e-10)
+        dx, dw = conv_vjp(g, x, w, strides, padding, dilation_rate=dilation, wanted=wanted)
+    got, inputs = (dx, (probe, w)) if wanted[0] else (dw, (x, probe))
+    assert got.shape == probe.shape
+    expected = np.sum(g * reference_conv(*inputs, strides, padding, dilation))
+    np.testing.assert_allclose(np.sum(probe * got), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, strides, dilation, padding", DEPTHWISE_GRADIENT_CASES)
+def test_depthwise_input_gradient_is_the_forward_adjoint(x_shape, kernel_shape, strides, dilation, padding):
+    _check_depthwise_gradient_is_the_forward_adjoint(
+        x_shape, kernel_shape, strides, dilation, padding, sum(x_shape), (True, False)
+    )
 
 
 DEPTHWISE_KERNEL_GRADIENT_CASES = [
@@ -384,20 +394,11 @@ DEPTHWISE_KERNEL_GRADIENT_CASES = [
 
 @pytest.mark.parametrize("x_shape, kernel_shape, strides, dilation, padding", DEPTHWISE_KERNEL_GRADIENT_CASES)
 def test_depthwise_kernel_gradient_is_the_forward_adjoint(x_shape, kernel_shape, strides, dilation, padding):
-    """<g, conv(x, probe)> = <probe, dw>: the compiled depthwise kernel gradient (register blocks of
-    16 channels and 3, 2 or 1 taps over each line's interior, the rest one product at a time)
-    against the float64 loop reference's forward pass."""
-    if not jit.enabled():
-        pytest.skip(f"depthwise_kernel: {jit.unavailable_reason()}")
-    rng = np.random.default_rng(sum(x_shape) + sum(kernel_shape))
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(kernel_shape)
-    g = rng.standard_normal(reference_conv(x, w, strides, padding, dilation).shape)
-    probe = rng.standard_normal(kernel_shape)
-    with use_algorithm("depthwise_kernel"):
-        _, dw = conv_vjp(g, x, w, strides, padding, dilation_rate=dilation, wanted=(False, True))
-    assert dw.shape == w.shape
-    expected = np.sum(g * reference_conv(x, probe, strides, padding, dilation))
-    np.testing.assert_allclose(np.sum(probe * dw), expected, rtol=1e-10)
+    """The compiled depthwise kernel gradient (register blocks of 16 channels and 3, 2 or 1 taps
+    over each line's interior, the rest one product at a time) is the forward pass's adjoint."""
+    _check_depthwise_gradient_is_the_forward_adjoint(
+        x_shape, kernel_shape, strides, dilation, padding, sum(x_shape) + sum(kernel_shape), (False, True)
+    )
 
 
 COL2IM_SLAB_CASES = [

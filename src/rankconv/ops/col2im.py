@@ -99,7 +99,7 @@ def _row_bytes(call: common.ConvCall) -> int:
 def _unit_bytes(call: common.ConvCall) -> int:
     """The least `cols` scratch a block takes: one input row with compiled kernels (which cut a
     large sample into slabs of rows), one sample in NumPy."""
-    return _row_bytes(call) if _compiled(call) is not None else _sample_bytes(call)
+    return _row_bytes(call) if _runs_compiled(call) else _sample_bytes(call)
 
 
 def fits(call: common.ConvCall) -> bool:
@@ -129,12 +129,14 @@ def _slab_rows(call: common.ConvCall) -> int:
     return max(1, min(BLOCK_BYTES, call.workspace_limit()) // max(1, _row_bytes(call)))
 
 
+def _runs_compiled(call: common.ConvCall) -> bool:
+    """Whether the compiled kernels compute `call` (they are on, and its rank is at most 3)."""
+    return jit.enabled() and call.rank <= 3
+
+
 def _compiled(call: common.ConvCall):
-    """`_compiled_arguments(call)` where compiled kernels run; None where the NumPy path runs
-    (compiled kernels off, or rank above 3)."""
-    if not jit.enabled() or call.rank > 3:
-        return None
-    return _compiled_arguments(call)
+    """`_compiled_arguments(call)` where compiled kernels run; None where the NumPy path runs."""
+    return _compiled_arguments(call) if _runs_compiled(call) else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -160,16 +162,30 @@ def _compiled_arguments(call: common.ConvCall):
     return (taps, geometry), tuple(tables), (first, last)
 
 
-def _cols(call: common.ConvCall, samples: int, name: str = "col2im.cols") -> np.ndarray:
-    """A scratch `(samples, *spatial, taps, filters)` array."""
-    shape = (samples, *call.x_shape[1:-1], call.taps, call.filters)
-    return common.scratch(name, math.prod(shape), call.dtype).reshape(shape)
+def _cols(call: common.ConvCall, cells: tuple) -> np.ndarray:
+    """A scratch `(*cells, taps, filters)` array."""
+    shape = (*cells, call.taps, call.filters)
+    return common.scratch("col2im.cols", math.prod(shape), call.dtype).reshape(shape)
 
 
 def _row_cols(call: common.ConvCall, rows: int) -> np.ndarray:
-    """A scratch `(rows, D2, D3, taps, filters)` array: `rows` input rows of the rank-3 layout."""
-    shape = (rows, *rank3.rank3_shape(call.x_shape)[2:4], call.taps, call.filters)
-    return common.scratch("col2im.cols", math.prod(shape), call.dtype).reshape(shape)
+    """`cols` for `rows` input rows of the rank-3 layout: `(rows, D2, D3, taps, filters)`."""
+    return _cols(call, (rows, *rank3.rank3_shape(call.x_shape)[2:4]))
+
+
+def _sample_cols(call: common.ConvCall, samples: int) -> np.ndarray:
+    """`cols` for `samples` whole samples: `(samples, *spatial, taps, filters)`."""
+    return _cols(call, (samples, *call.x_shape[1:-1]))
+
+
+def _backward_products(flat, inputs, matrix, d_x_rows, d_matrix):
+    """A block's share of the backward pass from its gathered output gradient `flat` (cells, taps
+    * filters): its input gradient into `d_x_rows` and its kernel gradient added to `d_matrix`
+    (either None where not wanted)."""
+    if d_x_rows is not None:
+        np.matmul(flat, matrix.T, out=d_x_rows)
+    if d_matrix is not None:
+        d_matrix += inputs.T @ flat
 
 
 def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
@@ -184,7 +200,7 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
 
     def run(chunks):
         for start, stop in chunks:
-            cols = _cols(call, stop - start)
+            cols = _sample_cols(call, stop - start)
             np.matmul(x[start:stop].reshape(-1, call.channels), matrix, out=cols.reshape(-1, matrix.shape[1]))
             target = y[start:stop]
             for index, inputs, outputs in taps:
@@ -266,12 +282,9 @@ def _vjp_rows(grad, x, matrix, d_x, call: common.ConvCall, compiled, wanted):
                 e = min(s + slab, r1)
                 cols = _row_cols(call, e - s)
                 kernels.col2im_gather(gs, cols, taps, geometry, in_rows, s, e)
-                flat = cols.reshape(-1, matrix.shape[1])
                 inputs = x_rows[s:e].reshape(-1, call.channels)
-                if wanted[0]:
-                    np.matmul(flat, matrix.T, out=d_x_rows[s:e].reshape(inputs.shape))
-                if wanted[1]:
-                    d_matrix += inputs.T @ flat
+                target = d_x_rows[s:e].reshape(inputs.shape) if wanted[0] else None
+                _backward_products(cols.reshape(-1, matrix.shape[1]), inputs, matrix, target, d_matrix)
         return d_matrix
 
     return common.run_parallel(run, [[part] for part in rank3.row_parts(x_rows.shape[0], call.threads)], blas=True)
@@ -284,17 +297,14 @@ def _vjp_samples(grad, x, matrix, d_x, call: common.ConvCall, wanted):
     def run(chunks):
         d_matrix = np.zeros(matrix.shape, dtype=call.dtype) if wanted[1] else None
         for start, stop in chunks:
-            cols = _cols(call, stop - start)
+            cols = _sample_cols(call, stop - start)
             source = grad[start:stop]
             cols[...] = 0
             for index, inputs, outputs in taps:
                 cols[(slice(None), *inputs, index)] = source[(slice(None), *outputs)]
-            flat = cols.reshape(-1, matrix.shape[1])
-            x_rows = x[start:stop].reshape(-1, call.channels)
-            if wanted[0]:
-                np.matmul(flat, matrix.T, out=d_x[start:stop].reshape(x_rows.shape))
-            if wanted[1]:
-                d_matrix += x_rows.T @ flat
+            inputs = x[start:stop].reshape(-1, call.channels)
+            target = d_x[start:stop].reshape(inputs.shape) if wanted[0] else None
+            _backward_products(cols.reshape(-1, matrix.shape[1]), inputs, matrix, target, d_matrix)
         return d_matrix
 
     return common.run_parallel(run, _chunks(call), blas=True)
