@@ -619,10 +619,14 @@ def test_planner_rules():
         assert conv_plan((32, 32, 32, 128), (3, 3, 1, 128), padding=same)[0] == "direct"
     # one input channel with one group is an ordinary convolution, not a depthwise one
     assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] == ("unrolled_kernel" if compiled else "im2col")
-    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32), backward=True)[0] == "implicit_gemm"
-    # a first layer's kernel gradient alone (its input needs none): im2col
+    # its backward pass: the written-out kernel gradient (`test_ops_unrolled`); where none is
+    # written out (576 weights), implicit GEMM, or im2col for a first layer's kernel gradient alone
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32), backward=True)[0] == (
+        "unrolled_kernel" if compiled else "implicit_gemm"
+    )
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 64), backward=True)[0] == "implicit_gemm"
     alone = planner.KERNEL_GRADIENT_ONLY
-    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32), backward=alone)[0] == "im2col"
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 64), backward=alone)[0] == "im2col"
     with use_algorithm("planner/jit-off"):
         assert conv_plan((64, 28, 28, 1), (3, 3, 1, 32))[0] == "im2col"
     assert conv_plan((8, 4096, 32), (255, 32, 32))[0] == "fft"

@@ -1,6 +1,7 @@
-"""The written-out forward kernels (`rankconv.ops.unrolled`, the planner's "unrolled_kernel"): the
-float64 loop reference's values, the generic compiled kernel's bits (so that which of the two
-ran never changes a result), the files they are compiled from, and the background build."""
+"""The written-out kernels (`rankconv.ops.unrolled`, the planner's "unrolled_kernel"): the float64
+loop reference's values (forward) and adjoint (gradients), the generic compiled kernel's bits (so
+that which of the two ran never changes a result), the files they are compiled from, and the
+background build."""
 
 import os
 
@@ -51,6 +52,42 @@ def test_the_written_out_kernel_computes_the_reference_and_the_generic_kernel_s_
     np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-5)
     assert written.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(written, generic)  # the same products, summed in the same order
+
+
+@pytest.mark.parametrize("x_shape, k_shape, strides, padding, dilation, dtype", CASES)
+def test_the_gradients_are_the_forward_adjoint_and_the_kernel_gradient_the_generic_kernel_s_bits(
+    x_shape, k_shape, strides, padding, dilation, dtype
+):
+    """<probe, d_x> = <g, conv(probe, w)> and <probe, d_w> = <g, conv(x, probe)>, the right-hand
+    sides from the float64 loop reference; the written-out kernel gradient equals the generic
+    compiled kernel's (which computes while it builds) bit for bit."""
+    rng = np.random.default_rng(10 + len(x_shape) + len(k_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(k_shape).astype(dtype)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    g = rng.standard_normal(reference_conv(x64, w64, strides, padding, dilation).shape).astype(dtype)
+    with planner.conv_algorithm("unrolled_kernel"):
+        dx, dw = ops.conv_vjp(g, x, w, strides, padding, dilation_rate=dilation)
+    with planner.conv_algorithm("direct_kernel"):
+        generic = ops.conv_vjp(g, x, w, strides, padding, dilation_rate=dilation)[1]
+    assert dx.dtype == dw.dtype == np.dtype(dtype) and dx.shape == x.shape and dw.shape == w.shape
+    tolerance = 1e-4 if dtype == "float32" else 1e-10
+    for got, probe, inputs in (
+        (dx, rng.standard_normal(x_shape), lambda p: (p, w64)),
+        (dw, rng.standard_normal(k_shape), lambda p: (x64, p)),
+    ):
+        expected = np.sum(g * reference_conv(*inputs(probe), strides, padding, dilation))
+        np.testing.assert_allclose(np.sum(probe * got), expected, rtol=tolerance, atol=tolerance)
+    np.testing.assert_array_equal(dw, generic)
+
+
+def test_the_planner_writes_the_kernel_gradient_out_too():
+    from rankconv.ops.convolution import conv_plan
+
+    for wanted in (True, planner.KERNEL_GRADIENT_ONLY):
+        algorithm, reason = conv_plan((64, 28, 28, 1), (3, 3, 1, 32), backward=wanted)
+        assert algorithm == "unrolled_kernel" and "written out" in reason
+    assert conv_plan((64, 28, 28, 1), (3, 3, 1, 64), backward=True)[0] == "implicit_gemm"  # 576 weights
 
 
 def test_threads_split_rows_without_changing_a_bit():
@@ -104,7 +141,7 @@ def test_an_unwritable_folder_compiles_from_the_text(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("RANKCONV_KERNEL_DIR", str(blocker / "kernels"))  # a folder inside a file
-    dispatcher = unrolled._load(((1, 1, 2), 1, 8, (1, 1, 1), (1, 1, 1)))
+    dispatcher = unrolled._load(((1, 1, 2), 1, 8, (1, 1, 1), (1, 1, 1))).conv
     x = np.arange(4, dtype="float32").reshape(1, 1, 1, 4, 1)
     w = np.ones(16, dtype="float32")
     y = np.zeros((1, 1, 1, 3, 8), dtype="float32")

@@ -107,6 +107,39 @@ def fits(call: common.ConvCall) -> bool:
     return _unit_bytes(call) <= call.workspace_limit()
 
 
+# The planner's rule 5 (`suits`): col2im for stride-1 convolutions of rank 1-3 with deep enough inputs and no more filters
+# than channels (its extra traffic per cell is taps x filters, im2col's taps x channels).
+# Measured here in turns with pauses (ms, forward / forward+backward, col2im against im2col): the
+# seed's Conv1D 14.8/47.1 against 19.8/57.6, Kim's k3 5.2/13.6 against 5.8/18.6 (k4 and k5 within
+# 3%), WaveNet's k2 64->64 4.3/10.0 against 4.5/14.3, a 3x3 64->64 Conv2D 20.2/64.4 against
+# 23.6/75.7. Since rank-3 samples are cut into slabs of rows (`col2im._forward_rows`), also (2
+# threads, forward / forward+backward): a 3x3x3 Conv3D on 16^3, 32->32, batch 4, 9.6/21.0 against
+# 11.0/29.5; 64->64, batch 2, 8.4/27.8 against 17.1/32.0; 32->16 6.0/13.1 against 8.7/19.2; a 3x3
+# 32->32 Conv2D (32x32, batch 32) 6.7/14.0 against 8.1/16.0; a k15 64->64 Conv1D 9.4/30.5 against
+# 14.5/32.4; a 5x5 64->64 Conv2D (25 taps) even. Slower with few channels (16->16 Conv3D: 5.2/19.4
+# against implicit GEMM's 3.5/14.3; 3->64: 46/144 against 14/65) or more filters than channels
+# (13x13, 32->64).
+MAX_RANK = 3
+MAX_TAPS = 27
+MIN_CHANNELS = 32
+
+
+def suits(call: common.ConvCall) -> bool:
+    """Whether col2im is the algorithm for `call` without input dilation (the planner's rule 5, and
+    the input gradient of im2col's backward pass, itself a convolution): stride 1, rank 1-3, at
+    most MAX_TAPS taps, at least MIN_CHANNELS channels, no more filters than channels, compiled
+    kernels on, and its smallest block within the workspace limit."""
+    return (
+        call.rank <= MAX_RANK
+        and call.taps <= MAX_TAPS
+        and call.channels >= MIN_CHANNELS
+        and call.filters <= call.channels
+        and jit.enabled()
+        and applies(call) is None
+        and fits(call)
+    )
+
+
 # Rows (or samples) per product: each block's `cols` (taps × filters per input cell) within this
 # many bytes, about a core's L2 cache, so that adding the taps (or reading the gathered gradient)
 # finds it there. Measured on a 3×3 stride-2 transposed convolution (32×32, 64 -> 32): one sample

@@ -492,9 +492,12 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
 
 
 def _input_grad(grad, kernel, transposed: common.ConvCall) -> np.ndarray:
-    """The input gradient, the transposed convolution `transposed`: a strided convolution's
-    (input-dilated) goes to col2im, one product over the output gradient's cells instead of
-    one per stride phase."""
-    if any(f > 1 for f in transposed.lhs_dilation) and col2im.applies(transposed) is None and col2im.fits(transposed):
+    """The input gradient, the transposed convolution `transposed`, by col2im where that is its
+    algorithm: a strided convolution's (input-dilated: one product over the output gradient's
+    cells instead of one per stride phase), and those `col2im.suits` (deep output gradients, few
+    input channels: a grayscale first layer's 32 -> 1 transposed call gathered 288 values per
+    input cell for im2col's product)."""
+    dilated = any(f > 1 for f in transposed.lhs_dilation)
+    if (dilated and col2im.applies(transposed) is None and col2im.fits(transposed)) or col2im.suits(transposed):
         return col2im.forward(grad, kernel, transposed)
     return forward(grad, kernel, transposed)

@@ -23,9 +23,11 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    SHALLOW_DEPTH taps × channels per group, and at least SHALLOW_MIN_FILTERS filters per group: an
    image model's first layer), when compiled kernels are on: the kernel written out for the call's
    shape where all its weights fit in registers and the call is big enough (UNROLL_MIN_FLOPS),
-   else the generic compiled kernel; their backward pass: "implicit_gemm".
-5. "col2im" — stride-1 convolutions of rank 1-3 with at most COL2IM_MAX_TAPS taps, at least
-   COL2IM_MIN_CHANNELS input channels and no more filters than channels (text CNNs' Conv1D, a
+   else the generic compiled kernel. Backward, the written-out kernel's shapes: its kernel
+   gradient written out too, the input gradient as im2col's (a transposed convolution, col2im
+   for a first layer); others: "implicit_gemm" (im2col for the kernel gradient alone).
+5. "col2im" — stride-1 convolutions of rank 1-3 with at most `col2im.MAX_TAPS` taps, at least
+   `col2im.MIN_CHANNELS` input channels and no more filters than channels (text CNNs' Conv1D, a
    3×3 64→64 Conv2D, a 3×3×3 32→32 Conv3D), with compiled kernels on: one product over the
    input's cells, no gather.
 6. "implicit_gemm" — when even im2col's smallest blocks (one line of the first output axis per
@@ -123,7 +125,11 @@ SHALLOW_MIN_FILTERS = 8
 # gradient), im2col, else implicit GEMM. Measured on the grayscale first layer (one thread, CPU):
 # the kernel gradient alone 2.1 ms with im2col against 5.3 with implicit GEMM (whose output gradient
 # must first be laid on the input's grid); both gradients 7.6 ms with implicit GEMM against 10.9.
-# `plan(call, backward=KERNEL_GRADIENT_ONLY)` plans that case.
+# `plan(call, backward=KERNEL_GRADIENT_ONLY)` plans that case. Both apply only where no kernel is
+# written out for the shape (the next rule): where one is, its backward pass is "unrolled_kernel"
+# (`unrolled.vjp`): the grayscale layer's forward+backward 3.2 ms against 6.2 with implicit GEMM's
+# backward (PyTorch: 4.0; 2 threads, in turns), the kernel gradient 0.8 ms against the generic
+# compiled kernel's 2.1.
 KERNEL_GRADIENT_ONLY = "kernel gradient only"
 
 # Rule 4, forward: where the whole kernel fits in registers (`unrolled.UNROLL_MAX_WEIGHTS`) and the
@@ -133,21 +139,7 @@ KERNEL_GRADIENT_ONLY = "kernel gradient only"
 # im2col's 1.66-1.72. Smaller calls are not worth a compile of several seconds.
 UNROLL_MIN_FLOPS = 1 << 24
 
-# Rule 5: col2im for stride-1 convolutions of rank 1-3 with deep enough inputs and no more filters
-# than channels (its extra traffic per cell is taps x filters, im2col's taps x channels).
-# Measured here in turns with pauses (ms, forward / forward+backward, col2im against im2col): the
-# seed's Conv1D 14.8/47.1 against 19.8/57.6, Kim's k3 5.2/13.6 against 5.8/18.6 (k4 and k5 within
-# 3%), WaveNet's k2 64->64 4.3/10.0 against 4.5/14.3, a 3x3 64->64 Conv2D 20.2/64.4 against
-# 23.6/75.7. Since rank-3 samples are cut into slabs of rows (`col2im._forward_rows`), also (2
-# threads, forward / forward+backward): a 3x3x3 Conv3D on 16^3, 32->32, batch 4, 9.6/21.0 against
-# 11.0/29.5; 64->64, batch 2, 8.4/27.8 against 17.1/32.0; 32->16 6.0/13.1 against 8.7/19.2; a 3x3
-# 32->32 Conv2D (32x32, batch 32) 6.7/14.0 against 8.1/16.0; a k15 64->64 Conv1D 9.4/30.5 against
-# 14.5/32.4; a 5x5 64->64 Conv2D (25 taps) even. Slower with few channels (16->16 Conv3D: 5.2/19.4
-# against implicit GEMM's 3.5/14.3; 3->64: 46/144 against 14/65) or more filters than channels
-# (13x13, 32->64).
-COL2IM_MAX_RANK = 3
-COL2IM_MAX_TAPS = 27
-COL2IM_MIN_CHANNELS = 32
+# Rule 5: `col2im.suits` (its constants and measurements are there).
 
 # Rule 2b: calls with fewer flops than this go to the compiled direct kernel, in one thread: the
 # NumPy algorithms' Python work per block costs more there. Measured (2 threads, forward / forward
@@ -318,11 +310,18 @@ def _decide(call: common.ConvCall, backward: bool | str) -> tuple[str, str]:
         return "fft", f"{call.taps} taps: FFT cost ~{fft:.3g} < GEMM cost ~{gemm:.3g} (flop units)"
     depth = call.taps * call.channels_per_group
     if depth <= SHALLOW_DEPTH and call.filters // call.groups >= SHALLOW_MIN_FILTERS:
+        written_out = call.flops >= UNROLL_MIN_FLOPS and unrolled.applies(call) is None
+        if backward and written_out:
+            return (
+                "unrolled_kernel",
+                f"windows of {depth} values: the kernel gradient by a compiled kernel written out for this shape, "
+                "every weight's sum in a register; the input gradient as a transposed convolution",
+            )
         if backward == KERNEL_GRADIENT_ONLY:
             return "im2col", f"windows of {depth} values, the kernel gradient alone: gathered windows' products"
         if backward:
             return "implicit_gemm", f"windows of {depth} values: their gradients as per-tap products on all cores"
-        if call.flops >= UNROLL_MIN_FLOPS and unrolled.applies(call) is None:
+        if written_out:
             return (
                 "unrolled_kernel",
                 f"windows of {depth} values, {call.taps * call.channels * call.filters} weights: a compiled kernel written "
@@ -330,15 +329,7 @@ def _decide(call: common.ConvCall, backward: bool | str) -> tuple[str, str]:
             )
         if compiled_conv.direct_applies(call) is None:
             return "direct_kernel", f"windows of {depth} values are too shallow for a matrix product: compiled kernel"
-    if (
-        call.rank <= COL2IM_MAX_RANK
-        and call.taps <= COL2IM_MAX_TAPS
-        and call.channels >= COL2IM_MIN_CHANNELS
-        and call.filters <= call.channels
-        and jit.enabled()
-        and col2im.applies(call) is None
-        and col2im.fits(call)
-    ):
+    if col2im.suits(call):
         return (
             "col2im",
             f"{call.channels} channels, {call.taps} taps, {call.filters} filters: one product over the input's cells "
@@ -364,9 +355,9 @@ def _key(call: common.ConvCall, backward: bool | str) -> tuple:
         SHALLOW_MIN_FILTERS,
         UNROLL_MIN_FLOPS,
         TINY_FLOPS,
-        COL2IM_MAX_RANK,
-        COL2IM_MAX_TAPS,
-        COL2IM_MIN_CHANNELS,
+        col2im.MAX_RANK,
+        col2im.MAX_TAPS,
+        col2im.MIN_CHANNELS,
     )
 
 

@@ -1,4 +1,4 @@
-"""The "unrolled_kernel" algorithm: a forward kernel written out for one call's shape.
+"""The "unrolled_kernel" algorithm: forward and kernel-gradient kernels written out for one call's shape.
 
 A convolution whose whole kernel is small — at most UNROLL_MAX_WEIGHTS weights (taps × channels ×
 filters), like an image model's first layer (3×3, 1 → 32: 288) — can keep every weight in a
@@ -23,7 +23,10 @@ The price is compile time: LLVM takes 5–15 s over the written-out code. So:
   `set_conv_algorithm("unrolled_kernel")` waits for the kernel instead.
 
 The input is padded first (a copy, small for the few input channels this serves), so the
-written-out code has no bounds to test. Gradients: `implicit_gemm` (the planner's rule 4).
+written-out code has no bounds to test. Backward (`vjp`), the kernel gradient is written out the
+same way (each weight's sum a register across the rows; `kernel_grad`), the generic compiled
+kernel's while it builds, with the same sums in the same order; the input gradient is im2col's
+transposed convolution, which for a first layer's deep output gradient is col2im's one product.
 """
 
 from __future__ import annotations
@@ -33,16 +36,17 @@ import importlib.util
 import os
 import sys
 import threading
+import types
 
 import numpy as np
 
-from rankconv.ops import compiled_conv, implicit_gemm, jit, rank3
+from rankconv.ops import compiled_conv, im2col, jit, rank3
 from rankconv.ops import conv_common as common
 
 UNROLL_MAX_WEIGHTS = 512  # taps × channels × filters: weights held in registers (32 AVX-512 ones hold 512)
 UNROLL_MIN_FILTERS = 8
 OUTPUTS = 2  # neighbouring output cells per iteration (measured: 2 beat 1 and 4)
-_VERSION = 2  # part of each file's name: a change in the written code writes new files
+_VERSION = 3  # part of each file's name: a change in the written code writes new files
 
 
 def applies(call: common.ConvCall) -> str | None:
@@ -77,9 +81,10 @@ def _shape_key(call: common.ConvCall) -> tuple:
 
 
 def source(key: tuple) -> str:
-    """The Python text of the kernel for `key` (`_shape_key`): `conv(x, w, y, r0, r1)` computes
+    """The Python text of the kernels for `key` (`_shape_key`): `conv(x, w, y, r0, r1)` computes
     output rows [r0, r1) (a row: one sample and first-axis position) of `y` (N, O1, O2, O3, F) from
-    the padded input `x` (N, P1, P2, P3, C) and the kernel `w` flattened to taps·C·F values."""
+    the padded input `x` (N, P1, P2, P3, C) and the kernel `w` flattened to taps·C·F values;
+    `kernel_grad` (`_kernel_grad_source`) the same rows' share of the kernel gradient."""
     (k1, k2, k3), channels, filters, (s1, s2, s3), (d1, d2, d3) = key
     taps = [(t1, t2, t3) for t1 in range(k1) for t2 in range(k2) for t3 in range(k3)]
     lines = [
@@ -133,7 +138,44 @@ def source(key: tuple) -> str:
     lines.append("            while o3 < O3:")
     lines += block(1, "                ")
     lines.append("                o3 += 1")
+    lines += _kernel_grad_source(taps, channels, filters, (s1, s2, s3), (d1, d2, d3))
     return "\n".join(lines) + "\n"
+
+
+def _kernel_grad_source(taps, channels, filters, strides, dilations) -> list[str]:
+    """`kernel_grad(x, g, dw, r0, r1)`: sets `dw` (taps·C·F zeros) to output rows [r0, r1)'s
+    share of the kernel gradient, from the padded input `x` and the output gradient `g`. Every
+    weight's sum is a scalar local across all the rows (registers, as the forward's weights), each
+    cell's F gradient values read once; the sums run over the cells in order, as the generic
+    kernel's (`kernels.direct_kernel_grad`) do, so the two agree bit for bit."""
+    (s1, s2, s3), (d1, d2, d3) = strides, dilations
+    lines = [
+        "",
+        "",
+        '@numba.njit(cache=True, nogil=True, fastmath={"contract"}, boundscheck=False)',
+        "def kernel_grad(x, g, dw, r0, r1):",
+        "    O1, O2, O3 = g.shape[1], g.shape[2], g.shape[3]",
+        "    zero = dw[0]  # dw arrives zeroed: the sums' type and start",
+    ]
+    sums = [f"s{t}_{c}_{f}" for t in range(len(taps)) for c in range(channels) for f in range(filters)]
+    lines += [f"    {name} = zero" for name in sums]
+    lines += [
+        "    for r in range(r0, r1):",
+        "        n = r // O1",
+        "        o1 = r - n * O1",
+        "        for o2 in range(O2):",
+        "            for o3 in range(O3):",
+        "                cell = g[n, o1, o2, o3]",
+    ]
+    indent = "                "
+    lines += [f"{indent}g{f} = cell[{f}]" for f in range(filters)]
+    for number, (t1, t2, t3) in enumerate(taps):
+        row = f"x[n, o1 * {s1} + {t1 * d1}, o2 * {s2} + {t2 * d2}, o3 * {s3} + {t3 * d3}]"
+        for c in range(channels):
+            lines.append(f"{indent}v = {row}[{c}]")
+            lines += [f"{indent}s{number}_{c}_{f} = fmuladd(v, g{f}, s{number}_{c}_{f})" for f in range(filters)]
+    lines += [f"    dw[{index}] = {name}" for index, name in enumerate(sums)]
+    return lines
 
 
 # ----------------------------------------------------------------------------- files and compiling
@@ -153,9 +195,10 @@ def _module_name(text: str) -> str:
 
 
 def _load(key: tuple):
-    """The compiled-on-demand dispatcher for `key`: from its file in `kernel_dir()` (written, or
-    written again, where it does not hold exactly `source(key)`), or, where the folder cannot be
-    written, from the text alone (then without numba's disk cache)."""
+    """The kernels for `key` (a module, or a namespace, whose `conv` and `kernel_grad` are
+    compiled on demand): from its file in `kernel_dir()` (written, or written again, where it does
+    not hold exactly `source(key)`), or, where the folder cannot be written, from the text alone
+    (then without numba's disk cache)."""
     text = source(key)
     name = _module_name(text)
     folder = kernel_dir()
@@ -175,15 +218,15 @@ def _load(key: tuple):
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # numba's cache locator finds the function's module by name
         spec.loader.exec_module(module)
-        return module.conv
+        return module
     except OSError:
         namespace: dict = {}
         exec(compile(text.replace("cache=True", "cache=False"), f"<{name}>", "exec"), namespace)  # noqa: S102 - our own text
-        return namespace["conv"]
+        return types.SimpleNamespace(conv=namespace["conv"], kernel_grad=namespace["kernel_grad"])
 
 
 _lock = threading.Lock()
-_kernels: dict = {}  # (key, dtype) -> compiled dispatcher
+_kernels: dict = {}  # (key, dtype) -> the compiled kernels (`_load`)
 _building: dict = {}  # (key, dtype) -> threading.Event set when the build ended
 _failures: dict = {}  # (key, dtype) -> the exception a build raised
 
@@ -195,14 +238,15 @@ def _build(entry, event) -> None:
     key, dtype = entry
     try:
         with _one_build:
-            dispatcher = _load(key)
+            compiled = _load(key)
             (k1, k2, k3), channels, filters, _, _ = key
             x = np.zeros((1, k1, k2, k3, channels), dtype=dtype)
             w = np.zeros(k1 * k2 * k3 * channels * filters, dtype=dtype)
             y = np.zeros((1, 1, 1, 1, filters), dtype=dtype)
-            jit.prepare(dispatcher, x, w, y, 0, 0)
+            jit.prepare(compiled.conv, x, w, y, 0, 0)
+            jit.prepare(compiled.kernel_grad, x, y, w, 0, 0)
         with _lock:
-            _kernels[entry] = dispatcher
+            _kernels[entry] = compiled
     except Exception as error:  # noqa: BLE001 - the generic kernel keeps computing; the failure is kept for tests
         with _lock:
             _failures[entry] = error
@@ -211,8 +255,8 @@ def _build(entry, event) -> None:
 
 
 def kernel_for(call: common.ConvCall, wait: bool = False):
-    """The compiled kernel for `call`'s shape, or None while it is being built (the build starts
-    on the first request, on a background thread); `wait=True` waits for it."""
+    """The compiled kernels for `call`'s shape (`_load`), or None while they are being built (the
+    build starts on the first request, on a background thread); `wait=True` waits for them."""
     entry = (_shape_key(call), np.dtype(call.dtype).str)
     with _lock:
         ready = _kernels.get(entry)
@@ -247,22 +291,59 @@ def wait_for_builds(timeout: float | None = None) -> bool:
 # ----------------------------------------------------------------------------- the algorithm
 
 
-def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
-    """The written-out kernel where it is compiled; the generic compiled kernel meanwhile (or where
-    its build failed), unless this algorithm is forced (`set_conv_algorithm`), which waits."""
+def _compiled(call: common.ConvCall):
+    """The written-out kernels where they are compiled, else None (the generic compiled kernels then
+    compute, with the same sums in the same order); a forced algorithm (`set_conv_algorithm`)
+    waits for them."""
     from rankconv.ops import planner
 
-    compiled = kernel_for(call, wait=planner.get_conv_algorithm() == "unrolled_kernel")
-    if compiled is None:
-        return compiled_conv.direct_forward(x, kernel, call)
+    return kernel_for(call, wait=planner.get_conv_algorithm() == "unrolled_kernel")
+
+
+def _padded(x, call: common.ConvCall) -> np.ndarray:
     x3 = rank3.as_rank3(x, call.rank)
     pairs = ((0, 0),) * (3 - call.rank) + tuple(call.pairs)
     if any(lo or hi for lo, hi in pairs):
         x3 = np.pad(x3, ((0, 0), *pairs, (0, 0)))
+    return np.ascontiguousarray(x3)
+
+
+def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
+    """The written-out kernel where it is compiled; the generic compiled kernel meanwhile (or where
+    its build failed)."""
+    compiled = _compiled(call)
+    if compiled is None:
+        return compiled_conv.direct_forward(x, kernel, call)
     w = np.ascontiguousarray(kernel, dtype=call.dtype).reshape(-1)
     y = common.empty(rank3.rank3_shape(call.output_shape), call.dtype)
-    rank3.run_rows(compiled, y.shape[0] * y.shape[1], np.ascontiguousarray(x3), w, y, parts=call.threads)
+    rank3.run_rows(compiled.conv, y.shape[0] * y.shape[1], _padded(x, call), w, y, parts=call.threads)
     return y.reshape(call.output_shape)
 
 
-vjp = implicit_gemm.vjp  # the planner's rule 4 plans the backward pass apart; this is for a forced algorithm
+def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
+    """The input gradient as im2col's backward pass computes it (the transposed convolution: col2im
+    for a first layer's deep output gradient); the kernel gradient by the written-out kernel where
+    it is compiled (every weight's sum in a register), else the generic compiled kernel's, each
+    thread summing its rows, the threads' sums added in order."""
+    if grad.size == 0 or x.size == 0:
+        return np.zeros_like(x), np.zeros_like(kernel)
+    dx = im2col.vjp(grad, x, kernel, call, (True, False))[0] if wanted[0] else None
+    if not wanted[1]:
+        return dx, None
+    compiled = _compiled(call)
+    if compiled is None:
+        return dx, compiled_conv.direct_vjp(grad, x, kernel, call, (False, True))[1]
+    g = np.ascontiguousarray(grad.reshape(rank3.rank3_shape(call.output_shape)))
+    x3 = _padded(x, call)
+    jit.prepare(compiled.kernel_grad, x3, g, np.zeros(kernel.size, call.dtype), 0, 0)
+
+    def rows(part):
+        dw = np.zeros(kernel.size, call.dtype)
+        compiled.kernel_grad(x3, g, dw, *part)
+        return dw
+
+    parts = common.run_parallel(rows, rank3.row_parts(g.shape[0] * g.shape[1], call.threads))
+    dw = parts[0]
+    for part in parts[1:]:
+        dw += part
+    return dx, dw.reshape(kernel.shape)
