@@ -120,19 +120,31 @@ def test_the_calling_thread_takes_tasks_too_and_nested_calls_run_where_they_are(
     assert not conv_common._in_worker()  # the caller's flag is cleared after its share
 
 
-def test_a_task_error_is_raised_after_every_task_has_stopped(monkeypatch):
+def test_a_task_error_is_raised_after_every_started_task_has_stopped_and_none_starts_after_it(monkeypatch):
     monkeypatch.setattr(conv_common, "THREADS", 2)
-    finished = []
+    started, finished = [], []
 
     def work(task):
+        started.append(task)
         if task == 0:
+            time.sleep(0.01)  # the other thread is inside task 1 by now
             raise RuntimeError("task 0 failed")
-        time.sleep(0.02)
+        time.sleep(0.05)
         finished.append(task)
 
     with pytest.raises(RuntimeError, match="task 0 failed"):
-        conv_common.run_parallel(work, range(4))
-    assert sorted(finished) == [1, 2, 3]  # no task still running when the call raised
+        conv_common.run_parallel(work, range(6))
+    assert sorted(finished) == sorted(set(started) - {0})  # no task still running when the call raised
+    assert len(started) < 6  # ... and the tasks left were not started
+
+
+def test_the_call_does_not_wait_for_a_worker_that_took_no_task(monkeypatch):
+    monkeypatch.setattr(conv_common, "THREADS", 2)
+    busy = conv_common._workers().submit(time.sleep, 0.5)  # the one worker is busy for 0.5 s
+    start = time.perf_counter()
+    assert conv_common.run_parallel(lambda t: t + 1, range(4)) == [1, 2, 3, 4]  # the caller took them all
+    assert time.perf_counter() - start < 0.4
+    busy.result()
 
 
 def test_numpy_error_settings_reach_the_worker_threads(monkeypatch):

@@ -46,6 +46,13 @@ from rankconv.ops import conv_common as common
 UNROLL_MAX_WEIGHTS = 512  # taps × channels × filters: weights held in registers (32 AVX-512 ones hold 512)
 UNROLL_MIN_FILTERS = 8
 OUTPUTS = 2  # neighbouring output cells per iteration (measured: 2 beat 1 and 4)
+# Forward calls under this many flops run on the calling thread alone. The written-out forward
+# kernel writes its output as fast as the memory takes it, and on this project's 2-core VMs a second
+# thread writing beside the first made the call slower, not faster: a 28x28x1 -> 32 3x3 layer
+# (interleaved, 2 cores) at batch 64 (25 MFLOP) 0.38 ms on one thread against 0.64 on two, batch 128
+# 0.68 against 0.90, batch 256 1.32 against 1.67; at batch 512 (200 MFLOP) two won, 5.6 against 9.6.
+# (Its kernel gradient, which only reads, gains from two: 0.63 against 0.93 ms at batch 64.)
+ONE_THREAD_FLOPS = 1 << 27
 _VERSION = 3  # part of each file's name: a change in the written code writes new files
 
 
@@ -316,7 +323,8 @@ def forward(x, kernel, call: common.ConvCall) -> np.ndarray:
         return compiled_conv.direct_forward(x, kernel, call)
     w = np.ascontiguousarray(kernel, dtype=call.dtype).reshape(-1)
     y = common.empty(rank3.rank3_shape(call.output_shape), call.dtype)
-    rank3.run_rows(compiled.conv, y.shape[0] * y.shape[1], _padded(x, call), w, y, parts=call.threads)
+    parts = 1 if call.flops < ONE_THREAD_FLOPS else call.threads
+    rank3.run_rows(compiled.conv, y.shape[0] * y.shape[1], _padded(x, call), w, y, parts=parts)
     return y.reshape(call.output_shape)
 
 
