@@ -636,11 +636,21 @@ def test_planner_rules():
     # a kernel spanning a whole axis: that axis is folded into the channels (the seed's lift, undone)
     name, reason = conv_plan((8, 600, 300, 1), (3, 300, 1, 64))
     assert name == deep and "spans spatial axis 1 whole" in reason
-    assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == "im2col"
+    # narrow convolutions (at most 64 channels per group, windows of at most 432 values, filters in
+    # blocks of 16): the compiled direct kernel forward, the other rules backward
+    narrow = "direct_kernel" if compiled else "im2col"
+    assert conv_plan((32, 32, 32, 3), (3, 3, 3, 64), padding=same)[0] == narrow
+    assert conv_plan((4, 4000, 64), (2, 64, 64), padding=((1, 0),))[0] == narrow  # WaveNet's k2 64 -> 64
+    assert conv_plan((4, 4000, 64), (2, 64, 64), padding=((1, 0),), backward=True)[0] == deep
+    assert conv_plan((4, 16, 16, 16, 16), (3, 3, 3, 16, 16), padding=((1, 1),) * 3)[0] == narrow  # 432 values
+    assert conv_plan((4, 16, 16, 16, 16), (3, 3, 3, 16, 16), padding=((1, 1),) * 3, backward=True)[0] == "im2col"
+    assert conv_plan((4, 4000, 128), (2, 128, 128))[0] == deep  # 128 channels: not narrow
+    assert conv_plan((16, 32, 32, 32), (3, 3, 32, 8), padding=same)[0] == deep  # 8 filters: no full block
+    assert conv_plan((16, 32, 32, 32), (3, 3, 32, 24), padding=same)[0] == deep  # 24: a block and a rest
+    assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same)[0] == deep  # 576 values: not narrow
     assert conv_plan((32, 32, 32, 64), (3, 3, 64, 64), padding=same, backward=True)[0] == deep
-    assert conv_plan((64, 13, 13, 32), (3, 3, 32, 64))[0] == "im2col"  # more filters than channels
+    assert conv_plan((64, 13, 13, 64), (3, 3, 64, 96))[0] == "im2col"  # more filters than channels, 576 values
     assert conv_plan((4, 16, 16, 16, 32), (3, 3, 3, 32, 32), padding=((1, 1),) * 3)[0] == deep  # rank 3
-    assert conv_plan((4, 16, 16, 16, 16), (3, 3, 3, 16, 16), padding=((1, 1),) * 3)[0] == "im2col"  # 16 channels
     assert conv_plan((2, 8, 8, 8, 8, 32), (3, 3, 3, 3, 32, 32))[0] != "col2im"  # rank 4: no compiled col2im
     # a forced algorithm is used, or refused with the reason
     with planner.conv_algorithm("implicit_gemm"):

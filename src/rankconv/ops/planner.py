@@ -26,6 +26,9 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    else the generic compiled kernel. Backward, the written-out kernel's shapes: its kernel
    gradient written out too, the input gradient as im2col's (a transposed convolution, col2im
    for a first layer); others: "implicit_gemm" (im2col for the kernel gradient alone).
+   4c. "direct_kernel" — forward passes of narrow convolutions (at most 64 channels per group,
+   windows of at most 432 values, filters per group a multiple of 16), with compiled kernels on:
+   register blocks instead of a product too shallow for BLAS (WaveNet's k2 64->64, a 3x3 16->16).
 5. "col2im" — stride-1 convolutions of rank 1-3 with at most `col2im.MAX_TAPS` taps, at least
    `col2im.MIN_CHANNELS` input channels and no more filters than channels (text CNNs' Conv1D, a
    3×3 64→64 Conv2D, a 3×3×3 32→32 Conv3D), with compiled kernels on: one product over the
@@ -67,6 +70,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rankconv.ops import (
+    blocks,
     col2im,
     compiled_conv,
     direct_conv,
@@ -138,6 +142,23 @@ KERNEL_GRADIENT_ONLY = "kernel gradient only"
 # on the grayscale first layer (one thread): 0.48-0.52 ms against the generic kernel's 1.58-1.66 and
 # im2col's 1.66-1.72. Smaller calls are not worth a compile of several seconds.
 UNROLL_MIN_FLOPS = 1 << 24
+
+# Rule 4c, forward: narrow convolutions (at most NARROW_MAX_CHANNELS channels per group, windows of
+# at most NARROW_MAX_DEPTH values, filters per group a multiple of the direct kernel's 16 lanes)
+# go to the compiled direct kernel, whose register blocks (16 filters x 4 cells) need no matrix
+# product: the products the other algorithms make there are too shallow for BLAS (col2im's inner
+# dimension is the channels, im2col's the window). Measured (forward, 2 threads, in turns, the
+# planner's choice before the rule against the direct kernel, ms): WaveNet's k2 64->64 3.7 against
+# 2.3 (the direct kernel was the fastest on the benchmark's WaveNet row in all four runs on two
+# machines), k3 64->64 3.8 / 3.1, k2 32->32 2.8 / 1.7, k2 64->128 5.3 / 4.1 (im2col), 2x2 32->32
+# 2.8 / 1.6, 3x3 16->16 5.1 / 1.3 (im2col), 3x3 32->32 4.4 / 3.1, stride 2 2.3 / 1.1, 3x3x3 16->16
+# Conv3D 7.9 / 3.0 (im2col), 3x3 3->32 1.7 / 1.1 (im2col), grouped 3x3 (4 groups of 16 -> 16)
+# 11.0 / 5.1. Not where channels or windows are deeper: k2 128->128 8.5 against 10.3; a 3x3 64->64
+# (576 values) and a 3x3x3 32->32 Conv3D (864) were 1.23-1.43x slower than col2im on the other
+# machine; nor with 8 filters (6.7 against col2im's 1.8: no full block). Its backward pass is slow
+# (the gather): the backward pass is planned by the other rules.
+NARROW_MAX_CHANNELS = 64
+NARROW_MAX_DEPTH = 432
 
 # Rule 5: `col2im.suits` (its constants and measurements are there).
 
@@ -286,6 +307,17 @@ def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
     return transforms + products * (2 if backward else 1)
 
 
+def _narrow(call: common.ConvCall) -> bool:
+    """Rule 4c: a narrow convolution the compiled direct kernel computes in full register blocks."""
+    return (
+        call.channels_per_group <= NARROW_MAX_CHANNELS
+        and call.taps * call.channels_per_group <= NARROW_MAX_DEPTH
+        and (call.filters // call.groups) % blocks.DIRECT_LANES == 0
+        and all(f == 1 for f in call.lhs_dilation)
+        and compiled_conv.direct_applies(call) is None
+    )
+
+
 def _decide(call: common.ConvCall, backward: bool | str) -> tuple[str, str]:
     if pointwise_conv.applies(call) is None:
         return "pointwise", "the kernel is 1×…×1 on an unpadded input: one matrix product"
@@ -329,6 +361,12 @@ def _decide(call: common.ConvCall, backward: bool | str) -> tuple[str, str]:
             )
         if compiled_conv.direct_applies(call) is None:
             return "direct_kernel", f"windows of {depth} values are too shallow for a matrix product: compiled kernel"
+    if not backward and _narrow(call):
+        return (
+            "direct_kernel",
+            f"{call.channels_per_group} channels per group, windows of {depth} values: too shallow a product for "
+            "BLAS; compiled kernel, 16 filters x 4 cells in registers",
+        )
     if col2im.suits(call):
         return (
             "col2im",
@@ -355,6 +393,8 @@ def _key(call: common.ConvCall, backward: bool | str) -> tuple:
         SHALLOW_MIN_FILTERS,
         UNROLL_MIN_FLOPS,
         TINY_FLOPS,
+        NARROW_MAX_CHANNELS,
+        NARROW_MAX_DEPTH,
         col2im.MAX_RANK,
         col2im.MAX_TAPS,
         col2im.MIN_CHANNELS,
