@@ -26,7 +26,7 @@ with that axis merged into the channels — `Conv2D(64, (3, 300))` on `(600, 300
    else the generic compiled kernel. Backward, the written-out kernel's shapes: its kernel
    gradient written out too, the input gradient as im2col's (a transposed convolution, col2im
    for a first layer); others: "implicit_gemm" (im2col for the kernel gradient alone).
-   4c. "direct_kernel" — forward passes of narrow convolutions (at most 64 channels per group,
+   4b. "direct_kernel" — forward passes of narrow convolutions (at most 64 channels per group,
    windows of at most 432 values, filters per group a multiple of 16), with compiled kernels on:
    register blocks instead of a product too shallow for BLAS (WaveNet's k2 64->64, a 3x3 16->16).
 5. "col2im" — stride-1 convolutions of rank 1-3 with at most `col2im.MAX_TAPS` taps, at least
@@ -143,7 +143,7 @@ KERNEL_GRADIENT_ONLY = "kernel gradient only"
 # im2col's 1.66-1.72. Smaller calls are not worth a compile of several seconds.
 UNROLL_MIN_FLOPS = 1 << 24
 
-# Rule 4c, forward: narrow convolutions (at most NARROW_MAX_CHANNELS channels per group, windows of
+# Rule 4b, forward: narrow convolutions (at most NARROW_MAX_CHANNELS channels per group, windows of
 # at most NARROW_MAX_DEPTH values, filters per group a multiple of the direct kernel's 16 lanes)
 # go to the compiled direct kernel, whose register blocks (16 filters x 4 cells) need no matrix
 # product: the products the other algorithms make there are too shallow for BLAS (col2im's inner
@@ -308,7 +308,7 @@ def fft_cost(call: common.ConvCall, backward: bool = False) -> float:
 
 
 def _narrow(call: common.ConvCall) -> bool:
-    """Rule 4c: a narrow convolution the compiled direct kernel computes in full register blocks."""
+    """Rule 4b: a narrow convolution the compiled direct kernel computes in full register blocks."""
     return (
         call.channels_per_group <= NARROW_MAX_CHANNELS
         and call.taps * call.channels_per_group <= NARROW_MAX_DEPTH
