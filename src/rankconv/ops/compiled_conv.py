@@ -98,16 +98,14 @@ def _vjp(input_grad, kernel_grad, flat_kernel, extra, input_grad_as_forward=None
         if not wanted[1]:
             return dx, None
 
-        def kernel_part(part):
-            dw = np.zeros(w.shape, dtype=call.dtype)
-            kernel_grad(x3, g, dw, geometry, argument, *part)
-            return dw
-
         jit.prepare(kernel_grad, x3, g, np.zeros(w.shape, dtype=call.dtype), geometry, argument, 0, 0)
-        parts = common.run_parallel(kernel_part, rank3.row_parts(g.shape[0] * g.shape[1], call.threads))
-        dw = parts[0] if parts else np.zeros(w.shape, dtype=call.dtype)
-        for part in parts[1:]:
-            dw += part
+        dw = rank3.summed_rows(
+            lambda out, r0, r1: kernel_grad(x3, g, out, geometry, argument, r0, r1),
+            g.shape[0] * g.shape[1],
+            w.shape,
+            call.dtype,
+            call.threads,
+        )
         return dx, dw.reshape(kernel.shape)
 
     return vjp

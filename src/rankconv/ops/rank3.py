@@ -51,6 +51,24 @@ def run_rows(compiled, rows: int, *args, parts: int | None = None) -> list:
     return common.run_parallel(lambda part: compiled(*args, *part), row_parts(rows, parts))
 
 
+def summed_rows(fill, rows: int, shape, dtype, parts: int | None = None) -> np.ndarray:
+    """A reduction over rows: `fill(out, r0, r1)` adds the run `[r0, r1)`'s share into `out` (zeroed),
+    one run per worker thread (`row_parts`), the runs' arrays then added in order. The split and the
+    order depend only on `rows` and `parts`, so two kernels that sum the same products in the same
+    order per row give the same bits."""
+
+    def run(part):
+        out = np.zeros(shape, dtype)
+        fill(out, *part)
+        return out
+
+    results = common.run_parallel(run, row_parts(rows, parts))
+    total = results[0] if results else np.zeros(shape, dtype)
+    for result in results[1:]:
+        total += result
+    return total
+
+
 @kernel
 def _cell(p, f, n):
     """The cell of an axis of `n` cells, dilated by `f`, at dilated position `p`; -1 where `p` falls

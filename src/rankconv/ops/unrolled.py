@@ -344,14 +344,8 @@ def vjp(grad, x, kernel, call: common.ConvCall, wanted=(True, True)):
     g = np.ascontiguousarray(grad.reshape(rank3.rank3_shape(call.output_shape)))
     x3 = _padded(x, call)
     jit.prepare(compiled.kernel_grad, x3, g, np.zeros(kernel.size, call.dtype), 0, 0)
-
-    def rows(part):
-        dw = np.zeros(kernel.size, call.dtype)
-        compiled.kernel_grad(x3, g, dw, *part)
-        return dw
-
-    parts = common.run_parallel(rows, rank3.row_parts(g.shape[0] * g.shape[1], call.threads))
-    dw = parts[0]
-    for part in parts[1:]:
-        dw += part
+    rows = g.shape[0] * g.shape[1]  # split as the generic kernel's (`rank3.summed_rows`): the same bits
+    dw = rank3.summed_rows(
+        lambda out, r0, r1: compiled.kernel_grad(x3, g, out, r0, r1), rows, kernel.size, call.dtype, call.threads
+    )
     return dx, dw.reshape(kernel.shape)
